@@ -1,0 +1,84 @@
+"""The plain CNN of the seed Q&A thread, for studying where dropout and batch norm go.
+
+    [conv 32, conv 32] -> pool -> dropout 0.2 -> [conv 64, conv 64] -> pool -> dropout 0.2
+    -> dense 512 -> dropout 0.4 -> dense classes        (3x3 convs, "same" padding, 2x2 max pool)
+
+`order` names the sequence of operations after each convolution of a block; `pool` and `drop` act
+once per block, at the block's last convolution, at the position the order gives them. E.g.
+`conv-bn-act-pool-drop` (the usual one) or `conv-drop-bn-act-pool` (dropout before batch norm,
+the "variance shift" arrangement of Li et al. 2018, arXiv 1801.05134). `bn` only applies with
+--bn, `drop` only with a dropout kind other than none. Dropout kind `spatial` drops whole feature
+maps in the conv blocks (the dense layer keeps plain dropout).
+"""
+
+import tensorflow as tf
+
+from batch_norm import BatchNorm
+from errors import UserError
+from layers import Conv2D, Dense, Dropout, SpatialDropout, max_pool
+from models.network import Network
+
+ORDERS = ("conv-bn-act-pool-drop", "conv-bn-act-drop-pool", "conv-act-bn-pool-drop",
+          "conv-drop-bn-act-pool", "conv-bn-drop-act-pool", "conv-act-pool-bn-drop")
+
+
+class CNN(Network):
+    def __init__(self, config):
+        super().__init__(config, name="cnn")
+        c, df = config, self.data_format
+        if c["order"] not in ORDERS:
+            raise UserError(f"unknown layer order {c['order']!r}; choose one of "
+                            f"{', '.join(ORDERS)}")
+        if c["dropout"] not in ("none", "dropout", "spatial"):
+            raise UserError(f"unknown dropout kind {c['dropout']!r}; use none, dropout or spatial")
+        self.order = c["order"].split("-")
+        rates = list(c["dropout_rates"])
+        self.convs, self.bns, self.acts, self.drops = [], [], [], []
+        width_in = 3
+        for block, width in enumerate([32, 64]):
+            for j in range(2):
+                i = 2 * block + j
+                self.convs.append(Conv2D(width_in, width, 3, self.init_rng, use_bias=not c["bn"],
+                                         data_format=df, name=f"conv{i + 1}"))
+                self.bns.append(BatchNorm(width, c["bn_decay"], c["bn_epsilon"],
+                                          c["bn_test_batch_stats"], df, c["bn_fused"],
+                                          name=f"bn{i + 1}") if c["bn"] else None)
+                self.acts.append(self.act(width, f"act{i + 1}"))
+                width_in = width
+            rate = rates[block] if c["dropout"] != "none" else 0.0
+            self.drops.append(SpatialDropout(rate, self.rng, df) if c["dropout"] == "spatial"
+                              else Dropout(rate, self.rng))
+        self.dense1 = Dense(8 * 8 * 64, 512, self.init_rng, use_bias=not c["bn"], name="dense1")
+        self.bn_dense = BatchNorm(512, c["bn_decay"], c["bn_epsilon"], c["bn_test_batch_stats"],
+                                  name="bn_dense") if c["bn"] else None
+        self.act_dense = self.act(512, "act_dense")  # [N, 512]: channel axis is the last
+        self.drop_dense = Dropout(rates[2] if c["dropout"] != "none" else 0.0, self.rng)
+        self.dense2 = Dense(512, c["num_classes"], self.init_rng, name="dense2")
+
+    def __call__(self, images, training, taps=None):
+        x = self.to_input(images)  # [N, 32, 32, 3]
+        for i in range(4):
+            last_of_block = i % 2 == 1
+            for op in self.order:
+                if op == "conv":
+                    x = self.convs[i](x)
+                elif op == "bn" and self.bns[i] is not None:
+                    x = self.bns[i](x, training)
+                elif op == "act":
+                    x = self.acts[i](x, training)
+                elif op == "pool" and last_of_block:
+                    x = max_pool(x, data_format=self.data_format)  # [N, 16, 16, 32], [N, 8, 8, 64]
+                elif op == "drop" and last_of_block:
+                    x = self.drops[i // 2](x, training)
+            if taps is not None:
+                taps[f"conv{i + 1}"] = x
+        if self.data_format == "NCHW":  # flatten in NHWC order, so both layouts share weights
+            x = tf.transpose(x, [0, 2, 3, 1])
+        x = tf.reshape(x, [-1, 8 * 8 * 64])  # [N, 4096]
+        x = self.dense1(x)
+        if self.bn_dense is not None:
+            x = self.bn_dense(x, training)
+        x = self.drop_dense(self.act_dense(x, training), training)  # [N, 512]
+        if taps is not None:
+            taps["dense1"] = x
+        return tf.cast(self.dense2(x), tf.float32)  # [N, classes]

@@ -1,0 +1,48 @@
+"""What every network shares: the two random generators, the input cast / layout, the config."""
+
+import json
+
+import tensorflow as tf
+
+import activations
+
+
+class Network(tf.Module):
+    """Base of every model: `init_rng` draws the weights, `rng` the run-time randomness.
+
+    init_rng = Generator(seed)      initial weights, drawn in construction order
+    rng      = Generator(seed + 1)  dropout masks, rrelu slopes, drop-activation masks; it is an
+                                    attribute, so its state is in every checkpoint
+    """
+
+    def __init__(self, config, name=None):
+        super().__init__(name=name)
+        # Kept as JSON text: a plain string is not tracked by tf.Module / tf.train.Checkpoint.
+        self._config_json = json.dumps(config)
+        self.init_rng = tf.random.Generator.from_seed(config["seed"])
+        self.rng = tf.random.Generator.from_seed(config["seed"] + 1)
+        self.data_format = config["data_format"]
+        self.channel_axis = 1 if self.data_format == "NCHW" else -1
+        self.compute_dtype = tf.as_dtype(config["compute_dtype"])
+
+    @property
+    def config(self):
+        """The arguments of models.build that rebuild this network: models.build(**config)."""
+        return json.loads(self._config_json)
+
+    def act(self, channels, name):
+        """A new activation for a layer of `channels` channels (PReLU gets its own alpha)."""
+        c = self.config
+        return activations.make(c["act"], channels, self.rng, channel_axis=self.channel_axis,
+                                name_scope=name, **(c["act_params"] or {}))
+
+    def to_input(self, images):
+        """float32 NHWC images -> the compute dtype and layout of the network."""
+        x = tf.cast(images, self.compute_dtype)
+        return tf.transpose(x, [0, 3, 1, 2]) if self.data_format == "NCHW" else x
+
+    def activations(self, images):
+        """{name: tensor} of the activations after each stage, in inference mode (histograms)."""
+        taps = {}
+        self(images, training=False, taps=taps)
+        return taps

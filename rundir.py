@@ -1,0 +1,126 @@
+"""The log directory of a run: its configuration, its checkpoints and what must match on resume.
+
+A log directory holds everything `eval.py` needs to rebuild and evaluate a model, and everything
+`train.py` needs to continue a run exactly where it stopped:
+
+    DIR/config.json       every setting, the normalisation constants, TF version, device, commit
+    DIR/ckpt/             the last few checkpoints (tf.train.CheckpointManager)
+    DIR/best/             the checkpoint with the best validation accuracy so far
+    DIR/metrics.jsonl     one JSON line per finished epoch
+    DIR/tb/               TensorBoard summaries
+
+Checkpoints are only ever taken from the `checkpoint` state file that `CheckpointManager` writes
+atomically (write to a temporary file, then rename) *after* a checkpoint's files are complete, so a
+process killed in the middle of a save leaves the previous checkpoint as the latest one.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+
+import tensorflow as tf
+
+from errors import UserError
+
+# Bump when the layout of a log directory changes; eval.py refuses other layouts with a message.
+LAYOUT = 1
+
+# Settings that decide the shape of the model or the meaning of its outputs: a run that continues in
+# an existing log directory must agree on every one of them.
+MUST_MATCH = ("dataset", "labels", "num_classes", "model", "model_config", "normalization",
+              "batch_size", "seed", "val_fraction", "precision", "data_format")
+
+
+def check_writable(logdir):
+    """Create `logdir` if needed and prove it is writable, before any training starts."""
+    try:
+        os.makedirs(logdir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=logdir, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise UserError(f"log directory {logdir!r} is not writable ({e.strerror}); "
+                        "choose another --logdir") from None
+
+
+def atomic_write(path, text):
+    """Write `text` to `path` so that a reader sees either the old or the new file, never half."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_config(logdir, config):
+    atomic_write(os.path.join(logdir, "config.json"), json.dumps(config, indent=2, sort_keys=True))
+
+
+def read_config(logdir):
+    """The config.json of `logdir`, or a UserError that says what is missing."""
+    path = os.path.join(logdir, "config.json")
+    if not os.path.isdir(logdir):
+        raise UserError(f"log directory {logdir!r} does not exist; train first: "
+                        f"python train.py --logdir {logdir}")
+    if not os.path.exists(path):
+        raise UserError(f"{logdir!r} has no config.json, so it is not a log directory written by "
+                        "this version of train.py; point --logdir at one that is")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {path}: {e}; the file is damaged, re-run train.py") from None
+    if config.get("layout") != LAYOUT:
+        raise UserError(f"{logdir!r} was written with log layout {config.get('layout')!r}, this "
+                        f"version reads layout {LAYOUT}; re-train with this version")
+    return config
+
+
+def config_differences(old, new):
+    """Human-readable differences between two configs on the settings that must match."""
+    diffs = []
+    for key in MUST_MATCH:
+        a, b = old.get(key), new.get(key)
+        if key == "model_config" and isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                if a.get(k) != b.get(k):
+                    diffs.append(f"{k}: {a.get(k)!r} in the log directory, {b.get(k)!r} now")
+        elif a != b:
+            diffs.append(f"{key}: {a!r} in the log directory, {b!r} now")
+    return diffs
+
+
+def environment():
+    """TensorFlow version, device and git commit, recorded in every config.json."""
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        if commit != "unknown" and dirty:
+            commit += "+uncommitted changes"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"tensorflow": tf.__version__, "python": platform.python_version(),
+            "device": ", ".join(gpus) if gpus else f"CPU ({cpu}, {os.cpu_count()} cores)",
+            "git_commit": commit}
+
+
+def restore_or_refuse(checkpoint, path, logdir):
+    """Restore `checkpoint` from `path`; a mismatch becomes a message, not a deep TF traceback."""
+    try:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"the checkpoint {path} in {logdir!r} does not fit the model built from "
+                        f"the current settings ({first[:200]}); use a new --logdir") from None

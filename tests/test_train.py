@@ -1,0 +1,228 @@
+"""train.py on the bundled sample: learning, checkpoints, resume, flag validation, faults.
+
+The runs are tiny (ResNet-8, 1,000 sample images, batch 100: 10 steps per epoch) so the whole file
+stays within about a minute on two cores. Subprocess tests (real signals, kill -9) are in
+test_train_faults.py.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import activations
+import eval as evaluate
+import models
+import train
+from errors import UserError
+
+TINY = ["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8", "--bn",
+        "--batch-size", "100", "--lr", "0.05", "--schedule", "cosine", "--weight-decay", "5e-4",
+        "--checkpoint-every", "0", "--no-histograms"]
+
+
+def metrics_of(logdir):
+    with open(os.path.join(logdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def done_line(out):
+    return json.loads(next(l for l in out.splitlines() if l.startswith("done: "))[6:])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Three epochs of ResNet-8 on the sample; returns (logdir, printed output)."""
+    logdir = str(tmp_path_factory.mktemp("tiny"))
+    import io
+    import contextlib
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert train.main(TINY + ["--epochs", "3", "--logdir", logdir, "--histograms"]) == 0
+    return logdir, out.getvalue()
+
+
+def test_loss_falls_and_every_epoch_is_logged(tiny_run):
+    logdir, _ = tiny_run
+    rows = metrics_of(logdir)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"] - 0.05
+    assert rows[0]["train_loss"] < 2.6  # starts near ln(10) = 2.30, not diverging
+    assert all(r["images_per_second"] > 0 and 0 <= r["test_accuracy"] <= 1 for r in rows)
+    assert rows[-1]["step"] == 30
+
+
+def test_train_step_traced_once(tiny_run):
+    _, out = tiny_run
+    summary = done_line(out)
+    # lr is a tensor argument and shapes are fixed: one trace for 30 steps over 3 epochs.
+    assert summary["train_step_traces"] == 1
+    assert summary["eval_step_traces"] == 1
+
+
+def test_config_records_everything_eval_needs(tiny_run):
+    logdir, _ = tiny_run
+    with open(os.path.join(logdir, "config.json")) as f:
+        config = json.load(f)
+    for key in ("tensorflow", "device", "git_commit", "mean", "std", "model_config", "act"):
+        assert key in config
+    assert config["tensorflow"] == tf.__version__
+    assert models.build(**config["model_config"]).config == models.build(
+        **config["model_config"]).config
+
+
+def test_batch_norm_statistics_change_and_are_restored(tiny_run):
+    logdir, _ = tiny_run
+    latest = tf.train.latest_checkpoint(os.path.join(logdir, "ckpt"))
+    reader = tf.train.load_checkpoint(latest)
+    names = [n for n, _ in tf.train.list_variables(latest) if "moving_mean" in n]
+    assert names, "no batch-norm moving mean in the checkpoint"
+    saved = {n: reader.get_tensor(n) for n in names}
+    assert any(np.abs(v).max() > 1e-3 for v in saved.values())  # moved away from the zero init
+    model, _, _, step = evaluate.restore_model(logdir)
+    assert step == 30
+    restored = sorted(v.numpy().tolist() for v in model.variables if "moving_mean" in v.name)
+    assert restored == sorted(v.tolist() for v in saved.values())
+
+
+def test_eval_reproduces_the_accuracy_at_the_end_of_training(tiny_run):
+    logdir, _ = tiny_run
+    assert evaluate.main(["--logdir", logdir]) == 0
+    with open(os.path.join(logdir, "eval.json")) as f:
+        result = json.load(f)
+    # Same checkpoint, same images, inference mode: equal up to one image of 500 whose argmax a
+    # different batch size's float rounding could flip.
+    assert abs(result["top1"] - metrics_of(logdir)[-1]["test_accuracy"]) <= 1 / 500
+    assert abs(result["loss"] - metrics_of(logdir)[-1]["test_loss"]) < 1e-4
+    assert os.path.getsize(os.path.join(logdir, "confusion.png")) > 1000
+
+
+def test_tensorboard_has_scalars_and_histograms(tiny_run):
+    logdir, _ = tiny_run
+    from tensorboard.backend.event_processing import event_accumulator
+    acc = event_accumulator.EventAccumulator(os.path.join(logdir, "tb"),
+                                             size_guidance={"tensors": 0})
+    acc.Reload()
+    tags = acc.Tags()["tensors"]
+    assert "train_loss" in tags and "test_accuracy" in tags
+    assert any(t.startswith("weights/") for t in tags)
+    assert any(t.startswith("activations/") for t in tags)
+
+
+def test_same_seed_same_initial_weights_for_every_act():
+    reference = None
+    for act in activations.NAMES:
+        args = train.parse_args(["--model", "resnet", "--depth", "8", "--bn", "--act", act])
+        model = models.build(args.model, 10, act=args.act, act_params=train.activation_params(args),
+                             bn=True, seed=args.seed, **train.model_specific(args))
+        kernels = [v.numpy() for v in sorted(model.trainable_variables, key=lambda v: v.name)
+                   if "kernel" in v.name]
+        if reference is None:
+            reference = kernels
+        assert len(kernels) == len(reference)
+        for a, b in zip(kernels, reference):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_deterministic_resume_is_bit_identical(tmp_path):
+    """An interrupted-and-resumed run ends with exactly the weights of an uninterrupted one."""
+    # rrelu draws from the run-time generator, so its state must be checkpointed too.
+    base = TINY + ["--epochs", "2", "--deterministic", "--act", "rrelu"]
+    whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
+    assert train.main(base + ["--logdir", whole]) == 0
+    # Interrupted twice: mid-epoch (step 7) and at an epoch boundary region (step 13).
+    assert train.main(base + ["--logdir", parts, "--interrupt-after", "7"]) == 128 + 2
+    assert train.main(base + ["--logdir", parts, "--interrupt-after", "6"]) == 128 + 2
+    assert train.main(base + ["--logdir", parts]) == 0
+
+    def weights(logdir):
+        path = tf.train.latest_checkpoint(os.path.join(logdir, "ckpt"))
+        reader = tf.train.load_checkpoint(path)
+        return {n: reader.get_tensor(n) for n, _ in tf.train.list_variables(path)
+                if n.startswith("model/") or n.startswith("optimizer/")}
+
+    a, b = weights(whole), weights(parts)
+    assert a.keys() == b.keys() and len(a) > 20
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert [r["epoch"] for r in metrics_of(parts)] == [1, 2]
+    for ra, rb in zip(metrics_of(whole), metrics_of(parts)):
+        assert ra["train_loss"] == rb["train_loss"] and ra["test_accuracy"] == rb["test_accuracy"]
+
+
+def test_changed_architecture_is_refused_with_the_difference(tiny_run, tmp_path):
+    logdir = str(tmp_path / "run")
+    assert train.main(TINY + ["--epochs", "1", "--max-steps", "2", "--logdir", logdir]) == 0
+    with pytest.raises(UserError, match=r"depth: 8 in the log directory, 14 now"):
+        train.main([a if a != "8" else "14" for a in TINY] + ["--epochs", "1",
+                                                              "--logdir", logdir])
+    with pytest.raises(UserError, match=r"act"):
+        train.main(TINY + ["--epochs", "1", "--act", "elu", "--logdir", logdir])
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    logdir = str(tmp_path / "run")
+    assert train.main(TINY + ["--epochs", "2", "--max-steps", "10", "--logdir", logdir]) == 0
+    good = tf.train.latest_checkpoint(os.path.join(logdir, "ckpt"))
+    before = {n: tf.train.load_checkpoint(good).get_tensor(n)
+              for n, _ in tf.train.list_variables(good) if n.startswith("model/")}
+    with pytest.raises(UserError, match="non-finite"):
+        train.main(TINY + ["--epochs", "2", "--lr", "1e30", "--schedule", "constant",
+                           "--no-bn", "--logdir", str(tmp_path / "other")])
+    # Resume the good run with an absurd learning rate: it must stop, checkpoint untouched.
+    with pytest.raises(UserError, match="non-finite"):
+        train.main(TINY + ["--epochs", "2", "--lr", "1e30", "--schedule", "constant",
+                           "--logdir", logdir])
+    assert tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")) == good
+    reader = tf.train.load_checkpoint(good)
+    for n, value in before.items():
+        np.testing.assert_array_equal(reader.get_tensor(n), value)
+        assert np.all(np.isfinite(value))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "resnet", "--depth", "21"], "6n+2"),
+    (["--model", "resnet", "--depth", "1001"], "not valid for v1"),
+    (["--act", "swish"], "invalid choice"),
+    (["--batch-size", "0"], "--batch-size must be positive"),
+    (["--batch-size", "-5"], "--batch-size must be positive"),
+    (["--lr", "0"], "--lr must be a positive"),
+    (["--lr", "nan"], "--lr must be a positive"),
+    (["--epochs", "0"], "--epochs must be positive"),
+    (["--val-fraction", "1.0"], "--val-fraction must be in"),
+    (["--val-fraction", "-0.1"], "--val-fraction must be in"),
+    (["--labels", "coarse"], "--labels coarse needs --dataset cifar100"),
+    (["--schedule", "step"], "--lr-steps"),
+    (["--lr-steps", "30,20", "--schedule", "step"], "increasing"),
+    (["--dropout-rates", "0.2,0.2"], "three rates"),
+    (["--p", "1.5"], "--p"),
+])
+def test_invalid_flags_fail_at_parsing(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(flags)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_valid_resnet_depths_pass():
+    assert train.parse_args(["--model", "resnet", "--depth", "164", "--resnet-version", "2"])
+    assert train.parse_args(["--model", "resnet", "--depth", "56"])
+
+
+def test_recipes_set_their_numbers_and_flags_override():
+    args = train.parse_args(["--recipe", "dropact-resnet56"])
+    assert (args.model, args.depth, args.act, args.lr, args.lr_steps, args.weight_decay,
+            args.padding, args.normalization, args.val_fraction) == \
+        ("resnet", 56, "dropact", 0.1, [91, 136, 182], 2e-4, 5, "per-image", 0.2)
+    assert train.parse_args(["--recipe", "dropact-resnet56", "--depth", "20"]).depth == 20
+    for name in train.RECIPES:
+        train.parse_args(["--recipe", name])  # every recipe is a valid flag combination
+
+
+def test_unwritable_logdir_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(UserError, match="not writable"):
+        train.main(TINY + ["--logdir", str(blocker / "run")])

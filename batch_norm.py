@@ -53,6 +53,7 @@ class BatchNorm(tf.Module):
         return [0, 1, 2], [-1]
 
     def __call__(self, x, training):
+        x = tf.convert_to_tensor(x)
         if self.fused and x.shape.rank == 4:
             return self._fused(x, training)
         axes, shape = self._axes_and_shape(x)

@@ -155,7 +155,7 @@ def load_split(data_dir, split, dataset="cifar10", labels="fine"):
 
 def fine_to_coarse(data_dir):
     """CIFAR-100: int32 [100], the coarse class of each fine class, read from train.bin."""
-    coarse, _ = load_split(data_dir, "train", "cifar100", labels="coarse")
+    _, coarse = load_split(data_dir, "train", "cifar100", labels="coarse")
     _, fine = load_split(data_dir, "train", "cifar100", labels="fine")
     mapping = np.full(100, -1, np.int32)
     mapping[fine] = coarse

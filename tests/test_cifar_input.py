@@ -1,0 +1,167 @@
+"""cifar_input: every field of hand-made records, both layouts, the split, the pipeline."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import cifar_download
+import cifar_input
+from conftest import synthetic_records, write_cifar10, write_cifar100
+
+
+@pytest.mark.parametrize("label_bytes", [1, 2])
+def test_parse_record_reads_every_field_of_constant_plane_records(label_bytes):
+    planes = [[10, 20, 30], [255, 0, 128], [1, 2, 3]]
+    labels = [[7], [3], [9]] if label_bytes == 1 else [[4, 41], [19, 99], [0, 0]]
+    records = synthetic_records(labels, planes)
+    assert records.shape[1] == label_bytes + 3072
+    strings = tf.constant([r.tobytes() for r in records])
+    images, parsed = cifar_input.parse_record(strings, label_bytes)
+    assert images.shape == [3, 32, 32, 3] and images.dtype == tf.uint8
+    np.testing.assert_array_equal(parsed, labels)
+    for i, (r, g, b) in enumerate(planes):
+        np.testing.assert_array_equal(images[i, :, :, 0], r)  # R plane -> channel 0
+        np.testing.assert_array_equal(images[i, :, :, 1], g)
+        np.testing.assert_array_equal(images[i, :, :, 2], b)
+
+
+def test_parse_record_is_depth_major_rows_first():
+    pixels = np.arange(3072) % 251  # distinct-ish values, pattern checkable
+    record = np.concatenate([[5], pixels]).astype(np.uint8)
+    images, _ = cifar_input.parse_record(tf.constant([record.tobytes()]), 1)
+    # pixel (row, col, channel) is byte channel * 1024 + row * 32 + col
+    for row, col, ch in [(0, 0, 0), (0, 31, 0), (1, 0, 0), (31, 31, 2), (7, 13, 1)]:
+        assert int(images[0, row, col, ch]) == pixels[ch * 1024 + row * 32 + col]
+
+
+def test_load_split_cifar10_equals_a_numpy_reader(tmp_path):
+    written = write_cifar10(str(tmp_path))
+    images, labels = cifar_input.load_split(str(tmp_path), "train", "cifar10-sample")
+    expected = np.concatenate([written[f"data_batch_{i}.bin"][0] for i in range(1, 6)])
+    np.testing.assert_array_equal(images, expected)
+    assert labels.dtype == np.int32 and list(labels[:12]) == list(np.arange(12) % 10)
+    test_images, _ = cifar_input.load_split(str(tmp_path), "test", "cifar10-sample")
+    np.testing.assert_array_equal(test_images, written["test_batch.bin"][0])
+
+
+def test_load_split_cifar100_fine_coarse_and_mapping(tmp_path, monkeypatch):
+    # Synthetic files are smaller than the official 50,000 / 10,000 records: skip that count check.
+    monkeypatch.setitem(cifar_input.FORMATS["cifar100"], "records", {})
+    written, table = write_cifar100(str(tmp_path))
+    images, fine = cifar_input.load_split(str(tmp_path), "train", "cifar100", "fine")
+    _, coarse = cifar_input.load_split(str(tmp_path), "train", "cifar100", "coarse")
+    np.testing.assert_array_equal(images, written["train.bin"][0])
+    np.testing.assert_array_equal(fine, written["train.bin"][1])
+    np.testing.assert_array_equal(coarse, written["train.bin"][2])
+    np.testing.assert_array_equal(cifar_input.fine_to_coarse(str(tmp_path)), table)
+    assert cifar_input.num_classes("cifar100", "coarse") == 20
+    assert cifar_input.class_names(str(tmp_path), "cifar100", "coarse")[3] == "coarse3"
+
+
+def test_the_bundled_sample_is_real_official_layout_and_small():
+    root = cifar_download.find_data("ignored", "cifar10-sample")
+    folder = os.path.join(root, "cifar-10-batches-bin")
+    names = sorted(os.listdir(folder))
+    assert names == ["batches.meta.txt"] + [f"data_batch_{i}.bin" for i in range(1, 6)] + \
+        ["test_batch.bin"]
+    assert sum(os.path.getsize(os.path.join(folder, n)) for n in names) <= 5 * 2 ** 20
+    splits = cifar_input.load_dataset(root, "cifar10-sample")
+    assert np.bincount(splits["train"][1]).tolist() == [100] * 10
+    assert np.bincount(splits["test"][1]).tolist() == [50] * 10
+    assert cifar_input.class_names(root, "cifar10-sample")[:2] == ["airplane", "automobile"]
+    assert splits["train"][0].std() > 40  # real photographs, not constant planes
+
+
+def test_stratified_validation_split_is_exact_and_independent_of_run_seed():
+    root = cifar_download.find_data("", "cifar10-sample")
+    a = cifar_input.load_dataset(root, "cifar10-sample", val_fraction=0.2)
+    b = cifar_input.load_dataset(root, "cifar10-sample", val_fraction=0.2)
+    c = cifar_input.load_dataset(root, "cifar10-sample", val_fraction=0.2, split_seed=1)
+    assert np.bincount(a["val"][1]).tolist() == [20] * 10
+    assert np.bincount(a["train"][1]).tolist() == [80] * 10
+    np.testing.assert_array_equal(a["val"][0], b["val"][0])
+    assert not np.array_equal(a["val"][0], c["val"][0])
+    # train and val are disjoint and together the training files
+    full = cifar_input.load_dataset(root, "cifar10-sample")["train"][0]
+    both = np.concatenate([a["train"][0], a["val"][0]]).reshape(1000, -1)
+    assert len({r.tobytes() for r in both}) == len({r.tobytes() for r in full.reshape(1000, -1)})
+
+
+def test_normalisation_against_numpy():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, [6, 32, 32, 3], dtype=np.uint8)
+    mean, std = cifar_input.channel_stats(images)
+    x = images.astype(np.float64) / 255
+    np.testing.assert_allclose(mean, x.mean((0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(std, x.std((0, 1, 2)), rtol=1e-6)
+    out = cifar_input.normalize(images, "per-channel", mean, std).numpy()
+    np.testing.assert_allclose(out, (x - mean) / std, rtol=1e-5, atol=1e-5)
+    per_image = cifar_input.normalize(images, "per-image").numpy()
+    np.testing.assert_allclose(per_image.mean((1, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(per_image.std((1, 2, 3)), 1, atol=1e-3)
+
+
+def padded_crops(image, padding):
+    """Every crop (and its mirror) of a zero-padded image, as a set of bytes: numpy reference."""
+    p = np.pad(image, [[padding, padding], [padding, padding], [0, 0]])
+    crops = set()
+    for top in range(2 * padding + 1):
+        for left in range(2 * padding + 1):
+            crop = p[top:top + 32, left:left + 32]
+            crops.add(crop.tobytes())
+            crops.add(crop[:, ::-1].tobytes())
+    return crops
+
+
+def test_every_augmented_image_is_a_padded_crop_or_its_mirror():
+    rng = np.random.default_rng(1)
+    images = rng.integers(1, 256, [12, 32, 32, 3], dtype=np.uint8)
+    labels = np.arange(12) % 10
+    pipe = cifar_input.Pipeline(images, labels, 4, seed=3, normalization="per-channel",
+                                mean=np.zeros(3), std=np.ones(3) / 255.0, shuffle=False)
+    flipped = shifted = 0
+    for epoch in range(3):
+        for step, (x, y) in enumerate(pipe.epoch(epoch)):
+            out = np.rint(x.numpy()).astype(np.uint8)  # undo the identity normalisation
+            for i in range(4):
+                src = images[step * 4 + i]
+                assert out[i].tobytes() in padded_crops(src, 4)
+                assert y[i] == labels[step * 4 + i]
+                flipped += not any(out[i].tobytes() == c for c in [src.tobytes()]) and \
+                    out[i].tobytes() in {np.pad(src, [[4, 4], [4, 4], [0, 0]])[t:t + 32, l:l + 32]
+                                         [:, ::-1].tobytes() for t in range(9) for l in range(9)}
+                shifted += out[i].tobytes() != src.tobytes()
+    assert flipped > 5 and shifted > 20  # augmentation actually happens (36 images)
+
+
+def test_pipeline_is_deterministic_and_resumes_mid_epoch():
+    root = cifar_download.find_data("", "cifar10-sample")
+    images, labels = cifar_input.load_split(root, "train", "cifar10-sample")
+    pipe = cifar_input.Pipeline(images, labels, 64, seed=5)
+    whole = [(x.numpy(), y.numpy()) for x, y in pipe.epoch(2)]
+    again = [(x.numpy(), y.numpy()) for x, y in pipe.epoch(2)]
+    tail = [(x.numpy(), y.numpy()) for x, y in pipe.epoch(2, start_step=6)]
+    assert len(whole) == 1000 // 64 == pipe.steps_per_epoch
+    for (a, b), (c, d) in zip(whole, again):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    assert len(tail) == len(whole) - 6
+    for (a, b), (c, d) in zip(whole[6:], tail):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    other = next(iter(pipe.epoch(3)))[1].numpy()
+    assert not np.array_equal(whole[0][1], other)  # a new order each epoch
+    # each epoch visits every image at most once
+    seen = np.concatenate([b for _, b in whole])
+    assert len(seen) == 960
+
+
+def test_eval_pipeline_keeps_the_last_partial_batch_in_order():
+    images = np.zeros([10, 32, 32, 3], np.uint8)
+    labels = np.arange(10)
+    pipe = cifar_input.Pipeline(images, labels, 4, seed=0, augment=False, shuffle=False,
+                                drop_remainder=False)
+    got = [y.numpy().tolist() for _, y in pipe.epoch(0)]
+    assert got == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]

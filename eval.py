@@ -25,6 +25,9 @@ import sys
 
 from errors import UserError
 
+# TensorFlow's start-up INFO and WARNING lines drown the progress output; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 ECE_BINS = 15
 
 

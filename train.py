@@ -14,15 +14,21 @@ kernels only, so the gradient gets + wd * k (the Caffe / Torch convention of the
 papers). Keras' `kernel_regularizer=l2(c)` adds c * ||k||^2: it equals --weight-decay 2c.
 """
 
+import time
+
+START = time.time()  # process start, for the time-to-first-step figure
+
 import argparse
 import json
 import math
 import os
 import signal
 import sys
-import time
 
 from errors import UserError
+
+# TensorFlow's start-up INFO and WARNING lines drown the progress output; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # --------------------------------------------------------------------------------------------------
 # Settings
@@ -261,6 +267,60 @@ def fmt_time(seconds):
         f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def make_steps(model, optimizer, weight_decay, precision, loss_scale, step, epoch_sums, xla):
+    """The train step and the eval step: two tf.functions, each traced once.
+
+    The learning rate enters as a scalar tensor and the batch shape is fixed, so nothing in the
+    loop retraces them. `step` (int64) and `epoch_sums` ([loss sum, correct, images], float64) are
+    variables the train step updates in the graph: no host round trip per step.
+    """
+    import tensorflow as tf
+
+    import layers
+
+    variables = model.trainable_variables
+    kernels = layers.decay_kernels(model)  # conv and dense kernels: the only decayed variables
+
+    @tf.function(jit_compile=xla, reduce_retracing=True)
+    def train_step(images, labels, lr):
+        # images [B, 32, 32, 3] float32, labels [B] int32, lr [] float32
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)  # [B, classes] float32
+            xent = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+            # wd * sum(||k||^2 / 2): the gradient of this term is wd * k
+            loss = xent + weight_decay * tf.add_n([tf.nn.l2_loss(k) for k in kernels])
+            if precision == "fp16":
+                loss_for_grads = loss * loss_scale.scale  # float16 gradients need scaling
+        if precision == "fp16":
+            grads, ok = loss_scale.unscale(tape.gradient(loss_for_grads, variables))
+            ok = tf.logical_and(ok, tf.math.is_finite(loss))
+        else:
+            grads, ok = tape.gradient(loss, variables), tf.math.is_finite(loss)
+        # A non-finite step changes no weight: the host sees `ok` and stops the run
+        # (fp16 instead skips the step and halves the loss scale).
+        if ok:
+            optimizer.apply(grads, lr)
+        if precision == "fp16":
+            loss_scale.update(ok)
+        step.assign_add(1)
+        n = tf.cast(tf.size(labels), tf.float64)
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32),
+                                                 labels), tf.float64))
+        epoch_sums.assign_add(tf.stack([tf.cast(xent, tf.float64) * n, correct, n]))
+        keep_going = tf.math.is_finite(loss) if precision == "fp16" else ok
+        return xent, keep_going
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32),
+                                  tf.TensorSpec([None], tf.int32)])
+    def eval_step(images, labels):
+        logits = model(images, training=False)
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        correct = tf.equal(tf.argmax(logits, 1, output_type=tf.int32), labels)
+        return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(correct, tf.int64))
+
+    return train_step, eval_step
+
+
 def main(argv=None):
     args = parse_args(argv)
     # SIGINT / SIGTERM only set a flag; the loop finishes its step, saves a checkpoint and exits.
@@ -280,7 +340,6 @@ def train(args, stop_signal):
 
     import cifar_download
     import cifar_input
-    import layers
     import models
     import optimizers
     import rundir
@@ -327,9 +386,8 @@ def train(args, stop_signal):
                          bn_test_batch_stats=args.bn_test_batch_stats, seed=args.seed,
                          data_format=args.data_format, compute_dtype=compute_dtype,
                          **model_specific(args))
-    variables = model.trainable_variables
-    kernels = layers.decay_kernels(model)  # conv and dense kernels: the only decayed variables
-    optimizer = optimizers.build(args.optimizer, variables, momentum=args.momentum)
+    optimizer = optimizers.build(args.optimizer, model.trainable_variables,
+                                 momentum=args.momentum)
     lr_at = schedules.build(args.schedule, args.lr, total_steps, steps_per_epoch,
                             boundaries=args.lr_steps, unit=args.lr_steps_unit,
                             warmup_fraction=args.warmup_fraction)
@@ -384,42 +442,8 @@ def train(args, stop_signal):
     # ----------------------------------------------------------------------------------------------
     # The train step and the eval step (each traced once: lr is a tensor argument, shapes fixed)
     # ----------------------------------------------------------------------------------------------
-    def cross_entropy(logits, labels):
-        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-
-    @tf.function(jit_compile=args.xla, reduce_retracing=True)
-    def train_step(images, labels, lr):
-        # images [B, 32, 32, 3] float32, labels [B] int32, lr [] float32
-        with tf.GradientTape() as tape:
-            logits = model(images, training=True)  # [B, classes] float32
-            xent = cross_entropy(logits, labels)
-            decay = args.weight_decay * tf.add_n([tf.nn.l2_loss(k) for k in kernels])
-            loss = xent + decay
-            scaled_loss = loss * loss_scale.scale
-        grads, finite = loss_scale.unscale(tape.gradient(scaled_loss, variables))
-        ok = tf.logical_and(finite, tf.math.is_finite(loss))
-        # A non-finite step changes no weight; the host sees `ok` and stops (fp16: skips, rescales).
-        if ok:
-            optimizer.apply(grads, lr)
-        if args.precision == "fp16":
-            loss_scale.update(finite)
-        step.assign_add(1)
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32),
-                                                 labels), tf.float64))
-        epoch_sums.assign_add(tf.stack([tf.cast(xent, tf.float64) * tf.cast(tf.size(labels),
-                                        tf.float64), correct,
-                                        tf.cast(tf.size(labels), tf.float64)]))
-        # fp16 skips overflowing steps and rescales; only a non-finite loss itself stops the run.
-        keep_going = tf.math.is_finite(loss) if args.precision == "fp16" else ok
-        return xent, keep_going
-
-    @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32),
-                                  tf.TensorSpec([None], tf.int32)])
-    def eval_step(images, labels):
-        logits = model(images, training=False)
-        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-        correct = tf.equal(tf.argmax(logits, 1, output_type=tf.int32), labels)
-        return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(correct, tf.int64))
+    train_step, eval_step = make_steps(model, optimizer, args.weight_decay, args.precision,
+                                       loss_scale, step, epoch_sums, args.xla)
 
     def evaluate(pipeline):
         loss_sum, correct, n = 0.0, 0, 0
@@ -444,7 +468,7 @@ def train(args, stop_signal):
     print(f"training {args.model} ({model.config.get('depth', '')}) act={args.act} bn={args.bn} on "
           f"{args.dataset}: {len(train_labels)} images, {steps_per_epoch} steps/epoch, "
           f"{total_steps} steps; logdir {args.logdir}", flush=True)
-    run_start = time.time()
+    run_start, first_step_seconds = time.time(), None
     while int(step) < total_steps:
         epoch = int(step) // steps_per_epoch  # 0-based epoch being trained
         first = int(step) % steps_per_epoch
@@ -454,6 +478,8 @@ def train(args, stop_signal):
             lr = lr_at(int(step))
             xent, ok = train_step(images, labels, tf.constant(lr, tf.float32))
             seen += int(labels.shape[0])
+            if first_step_seconds is None:
+                first_step_seconds = time.time() - START
             if args.interrupt_after and int(step) - start_step >= args.interrupt_after:
                 stop_signal.append(signal.SIGINT)
             if not bool(ok):
@@ -519,6 +545,7 @@ def train(args, stop_signal):
             return save_and_exit(stop_signal[0])
 
     summary = {"steps": int(step), "seconds_this_process": time.time() - run_start,
+               "first_step_seconds": first_step_seconds,
                "train_step_traces": train_step.experimental_get_tracing_count(),
                "eval_step_traces": eval_step.experimental_get_tracing_count()}
     if start_step < total_steps:

@@ -120,6 +120,8 @@ def build_parser():
                    help="batch normalisation after each convolution")
     m.add_argument("--bn-decay", type=float, default=0.99, help="moving-average decay")
     m.add_argument("--bn-epsilon", type=float, default=1e-3, help="variance epsilon")
+    m.add_argument("--bn-fused", action=argparse.BooleanOptionalAction, default=False,
+                   help="batch norm with TF's fused kernel (same formula, tested equal; faster)")
     m.add_argument("--bn-test-batch-stats", action=argparse.BooleanOptionalAction, default=False,
                    help="educational: use batch statistics at test time too (the seed blog's bug)")
     m.add_argument("--dropout", choices=["none", "dropout", "spatial"], default="dropout",
@@ -383,7 +385,8 @@ def train(args, stop_signal):
     compute_dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[args.precision]
     model = models.build(args.model, num_classes, act=args.act, act_params=activation_params(args),
                          bn=args.bn, bn_decay=args.bn_decay, bn_epsilon=args.bn_epsilon,
-                         bn_test_batch_stats=args.bn_test_batch_stats, seed=args.seed,
+                         bn_test_batch_stats=args.bn_test_batch_stats,
+                         bn_fused=args.bn_fused, seed=args.seed,
                          data_format=args.data_format, compute_dtype=compute_dtype,
                          **model_specific(args))
     optimizer = optimizers.build(args.optimizer, model.trainable_variables,

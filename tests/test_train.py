@@ -226,3 +226,37 @@ def test_unwritable_logdir_is_refused_before_training(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(UserError, match="not writable"):
         train.main(TINY + ["--logdir", str(blocker / "run")])
+
+
+@pytest.mark.parametrize("flags", [["--precision", "bf16"], ["--precision", "fp16"], ["--xla"],
+                                   ["--data-format", "NCHW"], ["--bn-fused"]])
+def test_speed_options_train_and_checkpoint(flags, tmp_path):
+    """The GPU-minded paths (mixed precision, XLA, NCHW, fused BN) run and learn on the CPU."""
+    logdir = str(tmp_path / "run")
+    args = TINY + ["--epochs", "1", "--max-steps", "6", "--logdir", logdir] + flags
+    assert train.main(args) == 0
+    rows = metrics_of(logdir)
+    assert np.isfinite(rows[-1]["train_loss"]) and rows[-1]["train_loss"] < 3.0
+
+
+def test_the_readme_main_job_runs(tmp_path):
+    """The first line of the README, after its install part, runs as written (in a scratch dir)."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    readme = open(os.path.join(root, "README.md")).read()
+    first = re.search(r"```sh\n(.*?)\n", readme).group(1)
+    job = first.split("pip install -r requirements.txt && ", 1)[1]
+    assert job.startswith("python train.py") and "python eval.py" in job
+    work = tmp_path / "checkout"
+    shutil.copytree(root, work, ignore=shutil.ignore_patterns(".git", "runs", ".venv", "*.pyc"))
+    for command in job.split(" && "):
+        argv = command.split()
+        assert argv[0] == "python"
+        proc = subprocess.run([sys.executable] + argv[1:], cwd=work, capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert os.path.exists(work / "runs" / "sample" / "eval.json")
+    assert "top-1" in proc.stdout

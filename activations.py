@@ -30,8 +30,13 @@ NAMES = ("relu", "lrelu", "prelu", "elu", "rrelu", "dropact", "gaaf-relu", "gaaf
 
 
 def relu(x, training=False):
-    """ReLU (Nair & Hinton 2010): max(x, 0)."""
-    return tf.maximum(x, tf.zeros_like(x))
+    """ReLU (Nair & Hinton 2010): max(x, 0).
+
+    TF's own op: one kernel forward and one (ReluGrad) backward. Written as tf.maximum(x, 0) it is
+    the same function but costs three times as much in a profile (a zeros tensor, Maximum, and a
+    Select-based gradient), and relu is the most common op of every network here.
+    """
+    return tf.nn.relu(x)
 
 
 class LeakyReLU:

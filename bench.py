@@ -244,8 +244,75 @@ def worker_startup(args):
     return {"seconds": values}
 
 
+def worker_profile(args):
+    """Where the time of one train step goes: TF profiler trace, ops grouped by name scope."""
+    import glob
+    import shutil
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    import models
+    import optimizers
+    import train
+    from loss_scale import DynamicLossScale
+
+    spec = dict(MODELS[args.model])
+    model = models.build(spec.pop("model"), 10, bn=True, seed=0,
+                         bn_fused="fused" in args.variant, **spec)
+    optimizer = optimizers.build("momentum", model.trainable_variables, momentum=0.9)
+    train_step, _ = train.make_steps(model, optimizer, 1e-4, "fp32", DynamicLossScale(1.0),
+                                     tf.Variable(0, dtype=tf.int64),
+                                     tf.Variable(tf.zeros([3], tf.float64)), False)
+    data = [(tf.constant(x), tf.constant(y)) for x, y in batches(4, args.batch_size)]
+    lr = tf.constant(0.01)
+    for i in range(3):
+        float(train_step(*data[i % 4], lr)[0])
+    logdir = tempfile.mkdtemp(prefix="rawtf-profile-")
+    tf.profiler.experimental.start(logdir)
+    t0 = time.perf_counter()
+    for i in range(args.steps):
+        loss, _ = train_step(*data[i % 4], lr)
+    float(loss)
+    wall = time.perf_counter() - t0
+    tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    with open(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb"))[0],
+              "rb") as f:
+        space.ParseFromString(f.read())
+    shutil.rmtree(logdir, ignore_errors=True)
+
+    def category(name):
+        op_name, _, op_type = name.rpartition(":")
+        if "optimizer" in op_name:
+            return "optimizer"
+        if "batch_norm" in op_name or op_type.startswith("FusedBatchNorm"):
+            return "batch norm"
+        if "activation" in op_name:
+            return "activation"
+        if "Conv2D" in op_type or "Conv2D" in op_name:
+            return "convolution"
+        return "other (loss, weight decay, shortcut pads, dense, copies)"
+
+    totals = {}
+    for plane in space.planes:
+        if not plane.name.startswith("/host:CPU"):
+            continue
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):  # the executor's threads
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" not in name or "::" in name:  # "op_name:OpType" events are the ops
+                    continue
+                c = category(name)
+                totals[c] = totals.get(c, 0.0) + event.duration_ps / 1e12
+    return {"op_seconds": totals, "wall": wall, "steps": args.steps}
+
+
 WORKERS = {"ours": worker_ours, "keras": worker_keras, "torch": worker_torch,
-           "input": worker_input, "startup": worker_startup}
+           "input": worker_input, "startup": worker_startup, "profile": worker_profile}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -305,8 +372,9 @@ def main():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=20, help="training steps per repetition")
     p.add_argument("--reps", type=int, default=3, help="repetitions (median and spread)")
-    p.add_argument("--only", default="train,input,startup",
-                   help="what to measure: train (all training rows and eval), input, startup")
+    p.add_argument("--only", default="train,profile,input,startup",
+                   help="what to measure: train (all training rows and eval), profile, input, "
+                        "startup")
     p.add_argument("--variants", default="fp32,fp32-fused,xla,bf16,bf16-fused,nchw",
                    help="rows of this project")
     p.add_argument("--data-dir", default="data", help="CIFAR-10 for the input-pipeline rows")
@@ -370,6 +438,23 @@ def main():
                           f"as 3x). Peak: {os.cpu_count()} cores x {mhz / 1000:.2f} GHz x 64 "
                           f"FLOP/cycle = {peak:.0f} GFLOP/s.", ""]
             print("\n".join(lines[-len(rows) - 8:]), flush=True)
+    if "profile" in only:
+        for variant in ("fp32", "fp32-fused"):
+            print(f"profiling {variant} ...", file=sys.stderr, flush=True)
+            r = run_worker("profile", args, args.models.split(",")[0], variant)
+            if "op_seconds" not in r:
+                lines += [f"Profile: {r.get('skipped')}", ""]
+                continue
+            ops = sum(r["op_seconds"].values())
+            lines += [f"### Where the time of a train step goes ({args.models.split(',')[0]}, "
+                      f"{variant}, TF profiler, {r['steps']} steps, "
+                      f"{1000 * r['wall'] / r['steps']:.0f} ms/step wall)", "",
+                      "| part | ms per step | share of op time |", "|---|---|---|"]
+            for part, seconds in sorted(r["op_seconds"].items(), key=lambda kv: -kv[1]):
+                lines.append(f"| {part} | {1000 * seconds / r['steps']:.1f} | "
+                             f"{100 * seconds / ops:.0f}% |")
+            lines += ["", "Op time is summed over the executor's threads (inter-op parallel ops "
+                          "overlap), so it can exceed the wall time.", ""]
     if "input" in only:
         print("measuring the input pipeline ...", file=sys.stderr, flush=True)
         r = run_worker("input", args)

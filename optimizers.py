@@ -38,6 +38,10 @@ class SGD(tf.Module):
         self.velocities = [_slot(v, "momentum") for v in self.variables_] if momentum else []
 
     def apply(self, grads, lr):
+        with tf.name_scope("optimizer"):
+            self._apply(grads, lr)
+
+    def _apply(self, grads, lr):
         lr = tf.cast(lr, tf.float32)
         if not self.momentum:
             for w, g in zip(self.variables_, grads):
@@ -62,6 +66,10 @@ class Adam(tf.Module):
         self.v = [_slot(v, "v") for v in self.variables_]
 
     def apply(self, grads, lr):
+        with tf.name_scope("optimizer"):
+            self._apply(grads, lr)
+
+    def _apply(self, grads, lr):
         lr = tf.cast(lr, tf.float32)
         t = tf.cast(self.iterations + 1, tf.float32)
         b1, b2 = tf.constant(self.beta_1), tf.constant(self.beta_2)

@@ -33,8 +33,9 @@ class Network(tf.Module):
     def act(self, channels, name):
         """A new activation for a layer of `channels` channels (PReLU gets its own alpha)."""
         c = self.config
-        return activations.make(c["act"], channels, self.rng, channel_axis=self.channel_axis,
-                                name_scope=name, **(c["act_params"] or {}))
+        return Activation(activations.make(c["act"], channels, self.rng,
+                                           channel_axis=self.channel_axis, name_scope=name,
+                                           **(c["act_params"] or {})))
 
     def to_input(self, images):
         """float32 NHWC images -> the compute dtype and layout of the network."""
@@ -46,3 +47,16 @@ class Network(tf.Module):
         taps = {}
         self(images, training=False, taps=taps)
         return taps
+
+
+class Activation(tf.Module):
+    """An activation called under the name scope `activation`, so a profile can attribute its ops
+    (forward and gradient) to activations. `fn` is tracked: PReLU's alpha is in checkpoints."""
+
+    def __init__(self, fn):
+        super().__init__(name="activation")
+        self.fn = fn
+
+    def __call__(self, x, training):
+        with tf.name_scope("activation"):
+            return self.fn(x, training)

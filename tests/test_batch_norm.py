@@ -136,3 +136,28 @@ def test_fused_equals_written_out_formula_on_a_conv_sized_batch():
     np.testing.assert_allclose(fused.moving_variance, plain.moving_variance, rtol=1e-5)
     np.testing.assert_allclose(fused(x[0], training=False), plain(x[0], training=False),
                                rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("shape, axes, bshape", [((6, 4, 4, 3), [0, 1, 2], [-1]),
+                                                 ((6, 3, 4, 4), [0, 2, 3], [-1, 1, 1]),
+                                                 ((10, 3), [0], [-1])])
+def test_the_papers_backward_equals_autodiff_of_the_forward(shape, axes, bshape):
+    from batch_norm import batch_normalize
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=shape).astype(np.float32) * 2 + 1)
+    gamma, beta = tf.constant([0.5, 1.5, -2.0]), tf.constant([0.1, 0.2, 0.3])
+    w = tf.constant(rng.normal(size=shape).astype(np.float32))
+
+    def reference(x, gamma, beta):  # the forward formulas, differentiated by TF
+        mean, var = tf.nn.moments(x, axes)
+        xhat = (x - tf.reshape(mean, bshape)) / tf.sqrt(tf.reshape(var, bshape) + 1e-3)
+        return tf.reshape(gamma, bshape) * xhat + tf.reshape(beta, bshape)
+
+    grads = []
+    for f in (lambda *a: batch_normalize(*a, 1e-3, axes, bshape)[0], reference):
+        with tf.GradientTape() as tape:
+            tape.watch([x, gamma, beta])
+            loss = tf.reduce_sum(f(x, gamma, beta) * w)
+        grads.append(tape.gradient(loss, [x, gamma, beta]))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -472,12 +472,16 @@ def train(args, stop_signal):
           f"{args.dataset}: {len(train_labels)} images, {steps_per_epoch} steps/epoch, "
           f"{total_steps} steps; logdir {args.logdir}", flush=True)
     run_start, first_step_seconds = time.time(), None
+    gpus = ["/gpu:0"] if tf.config.list_physical_devices("GPU") else []
     while int(step) < total_steps:
         epoch = int(step) // steps_per_epoch  # 0-based epoch being trained
         first = int(step) % steps_per_epoch
         epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
         t0, seen = time.time(), 0
-        for images, labels in train_data.epoch(epoch, start_step=first):
+        batches = train_data.epoch(epoch, start_step=first)
+        if gpus:  # copy the next batches to the GPU while it computes (last transformation)
+            batches = batches.apply(tf.data.experimental.prefetch_to_device(gpus[0]))
+        for images, labels in batches:
             lr = lr_at(int(step))
             xent, ok = train_step(images, labels, tf.constant(lr, tf.float32))
             seen += int(labels.shape[0])
@@ -506,6 +510,7 @@ def train(args, stop_signal):
             if int(step) >= epoch_end:
                 break
         seconds = time.time() - t0
+        seconds_left = (total_steps - int(step)) * seconds / max(seen // args.batch_size, 1)
 
         # Evaluate in inference mode (moving batch-norm statistics, no dropout).
         s = epoch_sums.numpy()
@@ -525,10 +530,12 @@ def train(args, stop_signal):
                 if key not in ("epoch", "step"):
                     tf.summary.scalar(key, value)
             if args.histograms:
-                for v in model.variables:
-                    tf.summary.histogram("weights/" + v.name.replace(":", "_"), v)
-                sample = next(iter(eval_sets["test"].epoch(0)))[0]
-                for name, value in getattr(model, "activations", lambda x: {})(sample).items():
+                # Named by their path in the model, e.g. weights/blocks/0/conv1/kernel.
+                for path, v in model._flatten(predicate=lambda v: isinstance(v, tf.Variable),
+                                              with_path=True):
+                    tf.summary.histogram("weights/" + "/".join(map(str, path)), v)
+                test_batch = next(iter(eval_sets["test"].epoch(0)))[0]  # [B, 32, 32, 3]
+                for name, value in model.activations(test_batch).items():
                     tf.summary.histogram("activations/" + name, value)
         writer.flush()
         progress.done(
@@ -536,7 +543,7 @@ def train(args, stop_signal):
             f"{100 * record['train_accuracy']:.2f}%  " + "  ".join(
                 f"{n} loss {record[n + '_loss']:.4f} acc {100 * record[n + '_accuracy']:.2f}%"
                 for n in eval_sets) + f"  lr {lr:.4g}  {record['images_per_second']:.0f} img/s  "
-            f"{fmt_time(seconds)}")
+            f"{fmt_time(seconds)}, ~{fmt_time(seconds_left)} left")
 
         # Checkpoint: the best on validation (test when there is no validation split), then last.
         epoch_sums.assign(tf.zeros([3], tf.float64))

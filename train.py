@@ -120,8 +120,9 @@ def build_parser():
                    help="batch normalisation after each convolution")
     m.add_argument("--bn-decay", type=float, default=0.99, help="moving-average decay")
     m.add_argument("--bn-epsilon", type=float, default=1e-3, help="variance epsilon")
-    m.add_argument("--bn-fused", action=argparse.BooleanOptionalAction, default=False,
-                   help="batch norm with TF's fused kernel (same formula, tested equal; faster)")
+    m.add_argument("--bn-fused", action=argparse.BooleanOptionalAction, default=True,
+                   help="batch norm through TF's fused kernel: the same formula (tested equal) "
+                        "at 1.3x the training speed; --no-bn-fused runs the written-out version")
     m.add_argument("--bn-test-batch-stats", action=argparse.BooleanOptionalAction, default=False,
                    help="educational: use batch statistics at test time too (the seed blog's bug)")
     m.add_argument("--dropout", choices=["none", "dropout", "spatial"], default="dropout",

@@ -228,8 +228,8 @@ def test_unwritable_logdir_is_refused_before_training(tmp_path):
         train.main(TINY + ["--logdir", str(blocker / "run")])
 
 
-@pytest.mark.parametrize("flags", [["--precision", "bf16"], ["--precision", "fp16"], ["--xla"],
-                                   ["--data-format", "NCHW"], ["--bn-fused"]])
+@pytest.mark.parametrize("flags", [["--precision", "bf16"], ["--xla"], ["--data-format", "NCHW"],
+                                   ["--no-bn-fused"]])
 def test_speed_options_train_and_checkpoint(flags, tmp_path):
     """The GPU-minded paths (mixed precision, XLA, NCHW, fused BN) run and learn on the CPU."""
     logdir = str(tmp_path / "run")
@@ -260,3 +260,23 @@ def test_the_readme_main_job_runs(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
     assert os.path.exists(work / "runs" / "sample" / "eval.json")
     assert "top-1" in proc.stdout
+
+
+def test_fp16_train_step_with_loss_scaling():
+    """fp16 (a GPU option) through train.make_steps; the CPU emulates fp16, so the batch is tiny."""
+    import optimizers
+    from loss_scale import DynamicLossScale
+    model = models.build("resnet", 10, depth=8, compute_dtype="float16")
+    scale = DynamicLossScale(initial_scale=2.0 ** 15)
+    step = tf.Variable(0, dtype=tf.int64)
+    sums = tf.Variable(tf.zeros([3], tf.float64))
+    optimizer = optimizers.build("momentum", model.trainable_variables)
+    train_step, _ = train.make_steps(model, optimizer, 5e-4, "fp16", scale, step, sums, False)
+    images = tf.random.stateless_normal([8, 32, 32, 3], seed=[0, 1])
+    labels = tf.range(8) % 10
+    before = [v.numpy() for v in model.trainable_variables]
+    losses = [float(train_step(images, labels, tf.constant(0.05))[0]) for _ in range(3)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert all(v.dtype == tf.float32 for v in model.trainable_variables)
+    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(before, model.trainable_variables))
+    assert int(step) == 3 and float(scale.scale) in (2.0 ** 15, 2.0 ** 14, 2.0 ** 13)

@@ -2,6 +2,7 @@
 
     python eval.py --logdir runs/sample                 # latest checkpoint, test split
     python eval.py --logdir runs/a runs/b runs/c        # one comparison table
+    python eval.py --logdir runs/a runs/b --plot curves.png   # and their learning curves
     python eval.py --logdir runs/sample --best --split val
     python eval.py --logdir runs/sample --export exported/   # SavedModel: uint8 images -> probs
 
@@ -45,6 +46,8 @@ def build_parser():
     p.add_argument("--data-dir", default=None,
                    help="where the data is (default: where training found it)")
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="also plot every log directory's learning curves (metrics.jsonl) here")
     p.add_argument("--export", default=None, metavar="DIR",
                    help="also write a SavedModel: uint8 images [N, 32, 32, 3] -> probabilities")
     return p
@@ -159,6 +162,35 @@ def plot_confusion(confusion, names, path, title):
     plt.close(fig)
 
 
+def plot_curves(logdirs, path):
+    """Train loss and held-out accuracy per epoch of several runs, side by side (metrics.jsonl)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for logdir in logdirs:
+        try:
+            with open(os.path.join(logdir, "metrics.jsonl")) as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read {logdir}/metrics.jsonl ({e})") from None
+        epochs = [r["epoch"] for r in rows]
+        held_out = "val" if rows and "val_accuracy" in rows[0] else "test"
+        label = os.path.basename(os.path.normpath(logdir))
+        left.plot(epochs, [r["train_loss"] for r in rows], label=label)
+        right.plot(epochs, [100 * r[f"{held_out}_accuracy"] for r in rows],
+                   label=f"{label} ({held_out})")
+    left.set(xlabel="epoch", ylabel="train loss (cross-entropy)")
+    right.set(xlabel="epoch", ylabel="accuracy %")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def export(model, config, predict, path):
     """SavedModel whose `serving_default` maps uint8 images [N, 32, 32, 3] to probabilities."""
     import tensorflow as tf
@@ -217,6 +249,8 @@ def main(argv=None):
     if args.checkpoint and len(args.logdir) > 1:
         raise UserError("--checkpoint takes one --logdir")
     results = [evaluate_logdir(logdir, args) for logdir in args.logdir]
+    if args.plot:
+        plot_curves(args.logdir, args.plot)
 
     header = f"{'logdir':<32} {'model':<8} {'act':<10} {'bn':<3} {'step':>7} {'top-1':>7} " \
              f"{'top-5':>7} {'loss':>7} {'ECE':>6}"

@@ -73,10 +73,12 @@ def test_export_serves_uint8_images_and_matches_eval(run, tmp_path):
     np.testing.assert_allclose(served.sum(1), 1.0, atol=1e-5)
 
 
-def test_several_logdirs_give_one_table(run, capsys):
-    assert evaluate.main(["--logdir", run, run, "--best"]) == 0
+def test_several_logdirs_give_one_table_and_a_plot(run, capsys, tmp_path):
+    plot = str(tmp_path / "curves.png")
+    assert evaluate.main(["--logdir", run, run, "--best", "--plot", plot]) == 0
     out = capsys.readouterr().out
     assert out.count("resnet") == 2 and "top-1" in out
+    assert os.path.getsize(plot) > 5000
 
 
 def test_missing_checkpoint_and_missing_logdir(tmp_path):

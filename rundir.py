@@ -31,6 +31,8 @@ LAYOUT = 1
 # an existing log directory must agree on every one of them.
 MUST_MATCH = ("dataset", "labels", "num_classes", "model", "model_config", "normalization",
               "batch_size", "seed", "val_fraction", "precision", "data_format")
+# Model settings that change only how the same numbers are computed: free to differ on resume.
+SPEED_ONLY = ("bn_fused",)
 
 
 def check_writable(logdir):
@@ -84,7 +86,7 @@ def config_differences(old, new):
     for key in MUST_MATCH:
         a, b = old.get(key), new.get(key)
         if key == "model_config" and isinstance(a, dict) and isinstance(b, dict):
-            for k in sorted(set(a) | set(b)):
+            for k in sorted(set(a) | set(b) - set(SPEED_ONLY)):
                 if a.get(k) != b.get(k):
                     diffs.append(f"{k}: {a.get(k)!r} in the log directory, {b.get(k)!r} now")
         elif a != b:

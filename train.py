@@ -371,7 +371,7 @@ def train(args, stop_signal):
     steps_per_epoch = train_data.steps_per_epoch
     if steps_per_epoch == 0:
         raise UserError(f"--batch-size {args.batch_size} is larger than the "
-                               f"{len(train_labels)} training images; lower it")
+                        f"{len(train_labels)} training images; lower it")
     eval_sets = {name: cifar_input.Pipeline(
         images, labels, args.batch_size, seed=0, augment=False, normalization=args.normalization,
         mean=mean, std=std, shuffle=False, drop_remainder=False)
@@ -412,7 +412,7 @@ def train(args, stop_signal):
         diffs = rundir.config_differences(old, config)
         if diffs:
             raise UserError(f"{args.logdir!r} holds a run with other settings ("
-                                   + "; ".join(diffs) + "); use a new --logdir or the old flags")
+                            + "; ".join(diffs) + "); use a new --logdir or the old flags")
     rundir.write_config(args.logdir, config)
 
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # finished train steps

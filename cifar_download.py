@@ -15,6 +15,7 @@ bundled sample (`--dataset cifar10-sample`).
 """
 
 import hashlib
+import http.client
 import os
 import shutil
 import sys
@@ -98,10 +99,15 @@ class _Progress:
         self.last_tenth = tenth
         self.stream.flush()
 
+    def finish(self):
+        if self.tty:  # end the line redrawn in place
+            self.stream.write("\n")
+
 
 def download(url, path, md5, timeout=30):
     """Download `url` to `path` via `path.part`; rename only when the md5 matches."""
     part = path + ".part"
+    done = total = 0
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
@@ -113,16 +119,21 @@ def download(url, path, md5, timeout=30):
                 out.write(block)
                 done += len(block)
                 progress(done)
+            progress.finish()
         if total and done != total:
-            raise DataError(f"the download of {url} stopped after {done} of {total} bytes; "
-                            "run again to retry")
-    except (urllib.error.URLError, OSError, ValueError) as e:
+            raise http.client.IncompleteRead(b"", total - done)
+    except http.client.IncompleteRead:  # the connection dropped mid-file
         if os.path.exists(part):
             os.remove(part)
-        raise DataError(f"could not download {url} ({getattr(e, 'reason', e)}); put "
-                        f"{os.path.basename(path)} (from that URL) in {os.path.dirname(path) or '.'}"
-                        "/, or run offline on the bundled sample with --dataset cifar10-sample"
-                        ) from None
+        got = f" after {done} of {total} bytes" if total else ""
+        raise DataError(f"the download of {url} was interrupted{got} (nothing kept); run again "
+                        f"to retry, or put that archive at {os.path.abspath(path)}") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+        if os.path.exists(part):
+            os.remove(part)
+        raise DataError(f"could not download {url} ({getattr(e, 'reason', e)}); put that "
+                        f"archive at {os.path.abspath(path)}, or run offline on the bundled "
+                        "sample with --dataset cifar10-sample") from None
     except BaseException:
         if os.path.exists(part):
             os.remove(part)

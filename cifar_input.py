@@ -80,9 +80,22 @@ def _last_axis(x, start, stop):
 def parse_record(records, label_bytes):
     """A batch of raw records -> (images uint8 [B, 32, 32, 3], labels uint8 [B, label_bytes]).
 
-    records: string [B], each 3073 (CIFAR-10) or 3074 (CIFAR-100) bytes.
+    records: string [B], each 3073 (CIFAR-10) or 3074 (CIFAR-100) bytes. Called eagerly (as
+    `load_split` does), records of the wrong size raise DataError; inside a tf.data map the
+    FixedLengthRecordDataset has already cut them to the right size.
     """
-    raw = tf.io.decode_raw(records, tf.uint8)  # [B, label_bytes + 3072]
+    if label_bytes not in (1, 2):
+        raise ValueError(f"label_bytes is 1 (CIFAR-10) or 2 (CIFAR-100), not {label_bytes}")
+    record_bytes = label_bytes + IMAGE_BYTES
+    try:
+        raw = tf.io.decode_raw(records, tf.uint8)  # [B, label_bytes + 3072]
+    except tf.errors.InvalidArgumentError:  # eager only: records of different lengths
+        raise DataError(f"records of different sizes, expected {record_bytes} bytes each: "
+                        "the file is damaged; download the archive again") from None
+    if tf.executing_eagerly() and raw.shape[0] and raw.shape[1] != record_bytes:
+        raise DataError(f"records of {raw.shape[1]} bytes, expected {record_bytes} "
+                        f"({label_bytes} label byte(s) + 3072 pixel bytes): wrong dataset or a "
+                        "damaged file")
     # Bytes 0 .. label_bytes-1: the label(s). CIFAR-10: the class. CIFAR-100: coarse, then fine.
     labels = _last_axis(raw, 0, label_bytes)  # [B, label_bytes]
     # The remaining 3072 bytes: the image, depth-major (R plane, G plane, B plane; rows first).
@@ -99,8 +112,11 @@ def check_file(path, dataset):
     if not os.path.isfile(path):
         raise DataError(f"missing data file {path}; the folder is incomplete: put the whole "
                         f"{fmt['folder']}/ there (or the official archive in its parent)")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"cannot read {path} (permission denied); fix its permissions")
+    try:  # open it for real: os.access says yes to root, and a file can vanish meanwhile
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise DataError(f"cannot read {path} ({e.strerror}); fix its permissions") from None
     size = os.path.getsize(path)
     if size == 0:
         raise DataError(f"{path} is empty; delete it and download the archive again")
@@ -130,14 +146,25 @@ def load_split(data_dir, split, dataset="cifar10", labels="fine"):
         raise DataError("CIFAR-10 has no coarse labels; use --labels fine")
     folder = _folder(data_dir, dataset)
     if not os.path.isdir(folder):
-        raise DataError(f"no {fmt['folder']}/ folder in {data_dir}; put the extracted folder or "
-                        "the official archive there")
+        other = "cifar100" if fmt["label_bytes"] == 1 else "cifar10"
+        hint = ""
+        if os.path.isdir(os.path.join(data_dir, FORMATS[other]["folder"])):
+            hint = f" (it holds {FORMATS[other]['folder']}/: use --dataset {other})"
+        raise DataError(f"no {fmt['folder']}/ folder in {data_dir}{hint}; put the extracted "
+                        "folder or the official archive there")
     paths = [os.path.join(folder, name) for name in fmt["files"][split]]
     for path in paths:
         check_file(path, dataset)
     record_bytes = fmt["label_bytes"] + IMAGE_BYTES
+    # Whole file through parse_record, 8192 records at a time (fast: one op per batch).
     records = tf.data.FixedLengthRecordDataset(paths, record_bytes).batch(8192)
-    parts = [parse_record(batch, fmt["label_bytes"]) for batch in records]
+    try:
+        parts = [parse_record(batch, fmt["label_bytes"]) for batch in records]
+    except tf.errors.OpError as e:  # the file changed or became unreadable after the check
+        raise DataError(f"cannot read {split} files in {folder} ({e.message.splitlines()[0]}); "
+                        "check the files and their permissions") from None
+    if not parts:
+        raise DataError(f"no records in the {split} files of {folder}; download them again")
     images = np.concatenate([p[0].numpy() for p in parts])
     all_labels = np.concatenate([p[1].numpy() for p in parts]).astype(np.int32)
     # CIFAR-10: column 0 is the class. CIFAR-100: column 0 coarse, column 1 fine.

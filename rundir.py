@@ -86,7 +86,7 @@ def config_differences(old, new):
     for key in MUST_MATCH:
         a, b = old.get(key), new.get(key)
         if key == "model_config" and isinstance(a, dict) and isinstance(b, dict):
-            for k in sorted(set(a) | set(b) - set(SPEED_ONLY)):
+            for k in sorted((set(a) | set(b)) - set(SPEED_ONLY)):
                 if a.get(k) != b.get(k):
                     diffs.append(f"{k}: {a.get(k)!r} in the log directory, {b.get(k)!r} now")
         elif a != b:

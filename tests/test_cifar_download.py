@@ -29,13 +29,14 @@ def make_archive(path, tmp_path):
 class Server:
     """Serves `payload` at /file; `cut` sends only that many bytes of a full Content-Length."""
 
-    def __init__(self, payload, cut=None):
+    def __init__(self, payload, cut=None, length=True):
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(payload)))
+                if length:  # without it, the client cannot tell a dropped connection from the end
+                    self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload if cut is None else payload[:cut])
                 self.wfile.flush()
@@ -112,6 +113,28 @@ def test_interrupted_download_leaves_no_archive_and_no_part_file(archive, tmp_pa
     finally:
         server.close()
     assert os.listdir(data) == []
+
+
+def test_dropped_connection_without_length_fails_the_md5_and_is_kept_as_bad(archive, tmp_path):
+    path, md5 = archive
+    payload = open(path, "rb").read()
+    server = Server(payload, cut=len(payload) // 3, length=False)
+    data = str(tmp_path / "data")
+    try:
+        with pytest.raises(DataError, match="wrong md5"):
+            cifar_download.find_data(data, "cifar10", archives=spec(server.url, md5))
+    finally:
+        server.close()
+    assert os.listdir(data) == ["cifar-10-binary.tar.gz.bad"]  # never looks complete
+
+
+def test_progress_is_a_line_every_tenth_when_not_a_terminal():
+    stream = io.StringIO()  # isatty() is False
+    progress = cifar_download._Progress(1000, stream)
+    for done in range(0, 1001, 7):
+        progress(done)
+    lines = stream.getvalue().splitlines()
+    assert 10 <= len(lines) <= 11 and lines[-1].startswith("downloading")
 
 
 def test_offline_gives_one_message_with_the_path_and_the_sample(tmp_path):

@@ -10,6 +10,7 @@ import tarfile
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import cifar_download
@@ -66,6 +67,24 @@ def test_unreadable_file(tmp_path):
         return
     with pytest.raises(DataError, match="permission denied"):
         cifar_input.load_split(str(tmp_path), "test", "cifar10")
+
+
+def test_file_that_cannot_be_opened(tmp_path, monkeypatch):
+    write_cifar10(str(tmp_path))
+
+    def refuse(path, *args, **kwargs):  # what open() does on a chmod 000 file for a non-root user
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(cifar_input, "open", refuse, raising=False)
+    with pytest.raises(DataError, match="cannot read .*data_batch_1.bin .Permission denied.; "
+                                        "fix its permissions"):
+        cifar_input.load_split(str(tmp_path), "train", "cifar10")
+
+
+def test_data_dir_holding_the_other_dataset_says_which_flag(tmp_path):
+    write_cifar100(str(tmp_path), train=10, test=10)
+    with pytest.raises(DataError, match="it holds cifar-100-binary/: use --dataset cifar100"):
+        cifar_input.load_split(str(tmp_path), "train", "cifar10")
 
 
 def test_empty_file(tmp_path):
@@ -194,37 +213,77 @@ def test_truncated_gzip_is_refused(tmp_path):
 # Fuzzing
 # ------------------------------------------------------------------------------------------------
 
-@settings(max_examples=60, deadline=None,
+def records_like(draw_bytes, record, count, label_limits):
+    """`count` random records whose label bytes are mostly in range (so some files are valid)."""
+    raw = np.frombuffer(draw_bytes, np.uint8).copy().reshape(count, record)
+    for column, limit in enumerate(label_limits):
+        raw[:, column] %= limit + 1  # in range, or exactly one past it (the edge)
+    return raw.tobytes()
+
+
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(min_size=0, max_size=4 * 3074))
-def test_fuzz_any_bytes_as_a_batch_file_load_or_data_error(tmp_path_factory, data):
+@given(data=st.data(), dataset=st.sampled_from(["cifar10", "cifar100"]),
+       shape=st.sampled_from(["records", "bytes"]))
+def test_fuzz_any_bytes_as_a_training_file_load_or_data_error(tmp_path_factory, data, dataset,
+                                                              shape):
     root = str(tmp_path_factory.mktemp("fuzz"))
-    write_cifar10(root, per_file=2, test=2)
-    open(os.path.join(root, "cifar-10-batches-bin", "data_batch_1.bin"), "wb").write(data)
+    if dataset == "cifar10":
+        write_cifar10(root, per_file=2, test=2)
+        path, record, limits = os.path.join(root, "cifar-10-batches-bin", "data_batch_1.bin"), \
+            3073, [10]
+    else:
+        write_cifar100(root, train=3, test=2)
+        path, record, limits = os.path.join(root, "cifar-100-binary", "train.bin"), 3074, [20, 100]
+    if shape == "records":  # whole records, random pixels and (nearly valid) label bytes
+        count = data.draw(st.integers(1, 3))
+        blob = records_like(data.draw(st.binary(min_size=count * record,
+                                                max_size=count * record)),
+                            record, count, limits)
+    else:  # any bytes at all, any length
+        blob = data.draw(st.binary(min_size=0, max_size=3 * 3074))
+    open(path, "wb").write(blob)
     try:
-        images, labels = cifar_input.load_split(root, "train", "cifar10")
+        images, labels = cifar_input.load_split(root, "train", dataset)
     except DataError as e:
         assert "\n" not in str(e)
         return
-    # Accepted only if it really is whole CIFAR-10 records with labels in range.
-    assert len(data) % 3073 == 0 and len(data) > 0
-    n = len(data) // 3073
-    raw = np.frombuffer(data, np.uint8).reshape(n, 3073)
-    assert raw[:, 0].max() < 10
-    np.testing.assert_array_equal(labels[:n], raw[:, 0])
-    np.testing.assert_array_equal(images[:n], raw[:, 1:].reshape(n, 3, 32, 32)
+    # Accepted only if it really is whole records of this dataset with every label in range.
+    assert len(blob) % record == 0 and len(blob) > 0
+    n = len(blob) // record
+    raw = np.frombuffer(blob, np.uint8).reshape(n, record)
+    assert all(raw[:, c].max() < limit for c, limit in enumerate(limits))
+    np.testing.assert_array_equal(labels[:n], raw[:, len(limits) - 1])  # fine = the last byte
+    np.testing.assert_array_equal(images[:n], raw[:, len(limits):].reshape(n, 3, 32, 32)
                                   .transpose(0, 2, 3, 1))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(records=st.lists(st.binary(min_size=3074, max_size=3074), min_size=1, max_size=5),
        label_bytes=st.sampled_from([1, 2]))
 def test_fuzz_parse_record_equals_a_numpy_reader(records, label_bytes):
-    import tensorflow as tf
     size = label_bytes + 3072
     strings = [r[:size] for r in records]
     images, labels = cifar_input.parse_record(tf.constant(strings), label_bytes)
     raw = np.frombuffer(b"".join(strings), np.uint8).reshape(len(strings), size)
+    np.testing.assert_array_equal(labels, raw[:, :label_bytes])
+    np.testing.assert_array_equal(images, raw[:, label_bytes:].reshape(-1, 3, 32, 32)
+                                  .transpose(0, 2, 3, 1))
+
+
+@settings(max_examples=80, deadline=None)
+@given(records=st.lists(st.binary(min_size=0, max_size=3100), min_size=1, max_size=4),
+       label_bytes=st.sampled_from([1, 2]))
+def test_fuzz_parse_record_with_any_sizes_parses_or_raises_data_error(records, label_bytes):
+    size = label_bytes + 3072
+    try:
+        images, labels = cifar_input.parse_record(tf.constant(records), label_bytes)
+    except DataError as e:
+        assert "\n" not in str(e)
+        assert any(len(r) != size for r in records)
+        return
+    assert all(len(r) == size for r in records)  # accepted only when every record fits
+    raw = np.frombuffer(b"".join(records), np.uint8).reshape(len(records), size)
     np.testing.assert_array_equal(labels, raw[:, :label_bytes])
     np.testing.assert_array_equal(images, raw[:, label_bytes:].reshape(-1, 3, 32, 32)
                                   .transpose(0, 2, 3, 1))

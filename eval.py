@@ -46,6 +46,9 @@ def build_parser():
     p.add_argument("--data-dir", default=None,
                    help="where the data is (default: where training found it)")
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--bn-test-batch-stats", action="store_true",
+                   help="educational: normalise with each test batch's own statistics (the seed "
+                        "blog's bug) instead of the moving averages; try several --batch-size")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="also plot every log directory's learning curves (metrics.jsonl) here")
     p.add_argument("--export", default=None, metavar="DIR",
@@ -53,7 +56,7 @@ def build_parser():
     return p
 
 
-def restore_model(logdir, checkpoint=None, best=False):
+def restore_model(logdir, checkpoint=None, best=False, test_batch_stats=False):
     """Rebuild the model from logdir/config.json and restore a checkpoint into it."""
     import tensorflow as tf
 
@@ -70,7 +73,10 @@ def restore_model(logdir, checkpoint=None, best=False):
     elif not tf.io.gfile.exists(checkpoint + ".index"):
         raise UserError(f"checkpoint {checkpoint!r} does not exist (expected {checkpoint}.index)")
     try:
-        model = models.build(**config["model_config"])
+        model_config = dict(config["model_config"])
+        if test_batch_stats:
+            model_config["bn_test_batch_stats"] = True
+        model = models.build(**model_config)
     except (KeyError, TypeError) as e:
         raise UserError(f"the config.json of {logdir!r} does not describe a model this version "
                         f"can build ({e}); re-train with this version") from None
@@ -207,7 +213,8 @@ def evaluate_logdir(logdir, args):
     import cifar_download
     import cifar_input
 
-    model, config, checkpoint, step = restore_model(logdir, args.checkpoint, args.best)
+    model, config, checkpoint, step = restore_model(logdir, args.checkpoint, args.best,
+                                                    args.bn_test_batch_stats)
     data_dir = args.data_dir or config.get("data_root") or config["data_dir"]
     if config["dataset"] == "cifar10-sample" or args.data_dir:
         data_dir = cifar_download.find_data(data_dir, config["dataset"])
@@ -226,6 +233,7 @@ def evaluate_logdir(logdir, args):
         mapping = np.asarray(cifar_input.fine_to_coarse(data_dir))
     result = metrics(probs, np.asarray(labels), mapping)
     result.update(logdir=logdir, checkpoint=checkpoint, step=step, split=args.split,
+                  bn_test_batch_stats=args.bn_test_batch_stats, batch_size=args.batch_size,
                   dataset=config["dataset"], model=config["model"], act=config["act"],
                   bn=config["bn"])
     suffix = "" if args.split == "test" else "-" + args.split

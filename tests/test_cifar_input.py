@@ -1,6 +1,7 @@
 """cifar_input: every field of hand-made records, both layouts, the split, the pipeline."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -72,6 +73,35 @@ def test_the_bundled_sample_is_real_official_layout_and_small():
     assert np.bincount(splits["test"][1]).tolist() == [50] * 10
     assert cifar_input.class_names(root, "cifar10-sample")[:2] == ["airplane", "automobile"]
     assert splits["train"][0].std() > 40  # real photographs, not constant planes
+
+
+def numpy_reader(path, label_bytes):
+    """The official layout read with numpy alone: the independent reference for load_split."""
+    raw = np.fromfile(path, np.uint8).reshape(-1, label_bytes + 3072)
+    return raw[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), raw[:, :label_bytes]
+
+
+def test_load_split_of_the_real_sample_equals_the_numpy_reader():
+    folder = os.path.join(cifar_download.find_data("", "cifar10-sample"), "cifar-10-batches-bin")
+    for split, names in [("train", [f"data_batch_{i}.bin" for i in range(1, 6)]),
+                         ("test", ["test_batch.bin"])]:
+        images, labels = cifar_input.load_split(os.path.dirname(folder), split, "cifar10-sample")
+        parts = [numpy_reader(os.path.join(folder, n), 1) for n in names]
+        np.testing.assert_array_equal(images, np.concatenate([p[0] for p in parts]))
+        np.testing.assert_array_equal(labels, np.concatenate([p[1][:, 0] for p in parts]))
+
+
+def test_make_sample_regenerates_the_bundled_sample_byte_for_byte(tmp_path):
+    full = "/work/data/cifar-10-batches-bin"
+    if not os.path.isdir(full):
+        pytest.skip("no full CIFAR-10 on this machine")
+    sys.path.insert(0, os.path.join(os.path.dirname(cifar_download.SAMPLE_DIR), "..", "tools"))
+    import make_sample
+    make_sample.main(full, str(tmp_path))
+    ours = os.path.join(cifar_download.SAMPLE_DIR, "cifar-10-batches-bin")
+    for name in os.listdir(ours):
+        assert open(os.path.join(ours, name), "rb").read() == \
+            open(os.path.join(tmp_path, "cifar-10-batches-bin", name), "rb").read(), name
 
 
 def test_stratified_validation_split_is_exact_and_independent_of_run_seed():
@@ -151,6 +181,13 @@ def test_pipeline_is_deterministic_and_resumes_mid_epoch():
     for (a, b), (c, d) in zip(whole[6:], tail):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
+    # a pure function of (seed, epoch, step): a new Pipeline object gives the same batches
+    fresh = cifar_input.Pipeline(images, labels, 64, seed=5)
+    x, y = next(iter(fresh.epoch(2, start_step=3)))
+    np.testing.assert_array_equal(x, whole[3][0])
+    np.testing.assert_array_equal(y, whole[3][1])
+    reseeded = next(iter(cifar_input.Pipeline(images, labels, 64, seed=6).epoch(2)))
+    assert not np.array_equal(reseeded[1], whole[0][1])  # another seed, another order
     other = next(iter(pipe.epoch(3)))[1].numpy()
     assert not np.array_equal(whole[0][1], other)  # a new order each epoch
     # each epoch visits every image at most once

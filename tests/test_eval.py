@@ -112,3 +112,20 @@ def test_older_layout_and_mismatching_config_are_refused(run, tmp_path):
 def test_val_split_needs_a_validation_split(run):
     with pytest.raises(UserError, match="without a validation split"):
         evaluate.main(["--logdir", run, "--split", "val"])
+
+
+def test_test_batch_stats_switch_changes_inference(run):
+    """The seed blog's behaviour: with batch statistics at test time, results depend on the batch."""
+    import cifar_download
+    import cifar_input
+    images, _ = cifar_input.load_split(cifar_download.find_data("", "cifar10-sample"), "test",
+                                       "cifar10-sample")
+    model, config, _, _ = evaluate.restore_model(run)
+    blog, _, _, _ = evaluate.restore_model(run, test_batch_stats=True)
+    normal = evaluate.make_predictor(model, config)
+    batch_stats = evaluate.make_predictor(blog, config)
+    a = evaluate.probabilities(normal, images[:100], 100)
+    np.testing.assert_allclose(a, evaluate.probabilities(normal, images[:100], 10), atol=1e-5)
+    b100 = evaluate.probabilities(batch_stats, images[:100], 100)
+    b10 = evaluate.probabilities(batch_stats, images[:100], 10)
+    assert np.abs(b100 - a).max() > 1e-3 and np.abs(b100 - b10).max() > 1e-3

@@ -95,7 +95,7 @@ def test_make_sample_regenerates_the_bundled_sample_byte_for_byte(tmp_path):
     full = "/work/data/cifar-10-batches-bin"
     if not os.path.isdir(full):
         pytest.skip("no full CIFAR-10 on this machine")
-    sys.path.insert(0, os.path.join(os.path.dirname(cifar_download.SAMPLE_DIR), "..", "tools"))
+    sys.path.insert(0, os.path.join(cifar_download.HERE, "tools"))
     import make_sample
     make_sample.main(full, str(tmp_path))
     ours = os.path.join(cifar_download.SAMPLE_DIR, "cifar-10-batches-bin")

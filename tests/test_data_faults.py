@@ -11,7 +11,7 @@ import tarfile
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 import cifar_download
 import cifar_input
@@ -246,8 +246,10 @@ def test_fuzz_any_bytes_as_a_training_file_load_or_data_error(tmp_path_factory, 
     try:
         images, labels = cifar_input.load_split(root, "train", dataset)
     except DataError as e:
+        event("DataError")  # --hypothesis-show-statistics counts the refused inputs
         assert "\n" not in str(e)
         return
+    event("accepted")
     # Accepted only if it really is whole records of this dataset with every label in range.
     assert len(blob) % record == 0 and len(blob) > 0
     n = len(blob) // record
@@ -271,17 +273,28 @@ def test_fuzz_parse_record_equals_a_numpy_reader(records, label_bytes):
                                   .transpose(0, 2, 3, 1))
 
 
+# Record lengths: the two real sizes and their neighbours (one byte missing or extra), or anything.
+LENGTHS = st.one_of(st.sampled_from([0, 1, 3072, 3073, 3074, 3075]), st.integers(0, 7000))
+
+
 @settings(max_examples=80, deadline=None)
-@given(records=st.lists(st.binary(min_size=0, max_size=3100), min_size=1, max_size=4),
-       label_bytes=st.sampled_from([1, 2]))
-def test_fuzz_parse_record_with_any_sizes_parses_or_raises_data_error(records, label_bytes):
+@given(lengths=st.lists(LENGTHS, min_size=1, max_size=4), seed=st.integers(0, 2 ** 32 - 1),
+       label_bytes=st.sampled_from([1, 2]), whole=st.booleans())
+def test_fuzz_parse_record_with_any_sizes_parses_or_raises_data_error(lengths, seed, label_bytes,
+                                                                      whole):
+    if whole:  # also batches of right-sized records, so the accepting path is fuzzed too
+        lengths = [label_bytes + 3072] * len(lengths)
+    rng = np.random.default_rng(seed)
+    records = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in lengths]
     size = label_bytes + 3072
     try:
         images, labels = cifar_input.parse_record(tf.constant(records), label_bytes)
     except DataError as e:
+        event("DataError")
         assert "\n" not in str(e)
         assert any(len(r) != size for r in records)
         return
+    event("accepted")
     assert all(len(r) == size for r in records)  # accepted only when every record fits
     raw = np.frombuffer(b"".join(records), np.uint8).reshape(len(records), size)
     np.testing.assert_array_equal(labels, raw[:, :label_bytes])
@@ -291,7 +304,8 @@ def test_fuzz_parse_record_with_any_sizes_parses_or_raises_data_error(records, l
 
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(size=st.integers(min_value=0, max_value=60 * 3074),
+@given(size=st.one_of(st.integers(min_value=0, max_value=60 * 3074),  # any size, or whole
+                     st.integers(1, 60).flatmap(lambda k: st.sampled_from([k * 3073, k * 3074]))),
        dataset=st.sampled_from(["cifar10", "cifar100"]))
 def test_fuzz_file_check_by_size(tmp_path_factory, size, dataset):
     path = os.path.join(str(tmp_path_factory.mktemp("size")), "test.bin")
@@ -301,6 +315,8 @@ def test_fuzz_file_check_by_size(tmp_path_factory, size, dataset):
     try:
         cifar_input.check_file(path, dataset)
     except DataError as e:
+        event("DataError")
         assert size == 0 or size % record != 0, str(e)
         return
+    event("accepted")
     assert size > 0 and size % record == 0

@@ -14,12 +14,14 @@ Offline, step 3 ends in one message that says where to put the archive and how t
 bundled sample (`--dataset cifar10-sample`).
 """
 
+import gzip
 import hashlib
 import http.client
 import os
 import shutil
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -71,11 +73,12 @@ def safe_extract(archive, target):
                 with tar.extractfile(m) as src, open(dest + ".part", "wb") as out:
                     shutil.copyfileobj(src, out)
                 os.replace(dest + ".part", dest)
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        if isinstance(e, DataError):
-            raise
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # damaged archive
         raise DataError(f"{archive} is not a readable .tar.gz ({e}); delete it and download it "
                         "again") from None
+    except OSError as e:  # writing failed: disk full, permissions
+        raise DataError(f"could not extract {archive} into {target} ({e.strerror or e}); check "
+                        "the free space and permissions there") from None
 
 
 class _Progress:
@@ -180,8 +183,15 @@ def find_data(data_dir, dataset, download_missing=True, archives=None):
         os.replace(archive, archive + ".bad")
         raise DataError(f"{archive} has the wrong md5 (not the official archive, or damaged); "
                         f"renamed it to {spec['file']}.bad; download it again from {spec['url']}")
-    safe_extract(archive, data_dir)
-    if not os.path.isdir(os.path.join(data_dir, spec["folder"])):
-        raise DataError(f"{archive} did not contain {spec['folder']}/; it is not the official "
-                        "archive")
+    # Extract beside the target and move the folder into place last: an extraction that fails
+    # half-way (disk full, corrupt gzip) never leaves a folder that looks complete.
+    scratch = tempfile.mkdtemp(prefix=".extracting-", dir=data_dir)
+    try:
+        safe_extract(archive, scratch)
+        if not os.path.isdir(os.path.join(scratch, spec["folder"])):
+            raise DataError(f"{archive} did not contain {spec['folder']}/; it is not the "
+                            "official archive")
+        os.replace(os.path.join(scratch, spec["folder"]), os.path.join(data_dir, spec["folder"]))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return data_dir

@@ -209,6 +209,48 @@ def test_truncated_gzip_is_refused(tmp_path):
         cifar_download.safe_extract(path, str(tmp_path / "out"))
 
 
+def test_disk_full_during_extraction_leaves_no_folder_that_looks_complete(tmp_path,
+                                                                          monkeypatch):
+    src = tmp_path / "src"
+    write_cifar10(str(src))
+    data = tmp_path / "data"
+    data.mkdir()
+    path = str(data / "cifar-10-binary.tar.gz")
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(str(src / "cifar-10-batches-bin"), arcname="cifar-10-batches-bin")
+    spec = {"cifar10": dict(url="http://127.0.0.1:9/", file="cifar-10-binary.tar.gz",
+                            md5=cifar_download.md5sum(path), folder="cifar-10-batches-bin")}
+    copied = []
+
+    def copy_then_fill_the_disk(src, dst):  # the third file finds the disk full
+        if len(copied) == 2:
+            raise OSError(28, "No space left on device")
+        copied.append(dst.write(src.read()))
+
+    monkeypatch.setattr(cifar_download.shutil, "copyfileobj", copy_then_fill_the_disk)
+    with pytest.raises(DataError, match="could not extract .*No space left on device.*free space"):
+        cifar_download.find_data(str(data), "cifar10", archives=spec)
+    assert os.listdir(data) == ["cifar-10-binary.tar.gz"]  # two files were written, none left
+    assert len(copied) == 2
+
+
+def test_failed_extraction_leaves_no_folder_that_looks_complete(tmp_path):
+    src = tmp_path / "src"
+    write_cifar10(str(src))
+    data = tmp_path / "data"
+    data.mkdir()
+    path = str(data / "cifar-10-binary.tar.gz")
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(str(src / "cifar-10-batches-bin"), arcname="cifar-10-batches-bin")
+    blob = open(path, "rb").read()
+    open(path, "wb").write(blob[:len(blob) * 3 // 4])  # the last quarter of the archive lost
+    spec = {"cifar10": dict(url="http://127.0.0.1:9/", file="cifar-10-binary.tar.gz",
+                            md5=cifar_download.md5sum(path), folder="cifar-10-batches-bin")}
+    with pytest.raises(DataError, match="not a readable .tar.gz"):
+        cifar_download.find_data(str(data), "cifar10", archives=spec)
+    assert os.listdir(data) == ["cifar-10-binary.tar.gz"]  # no folder, no scratch left
+
+
 # ------------------------------------------------------------------------------------------------
 # Fuzzing
 # ------------------------------------------------------------------------------------------------

@@ -81,13 +81,8 @@ def restore_model(logdir, checkpoint=None, best=False, test_batch_stats=False):
         raise UserError(f"the config.json of {logdir!r} does not describe a model this version "
                         f"can build ({e}); re-train with this version") from None
     step = tf.Variable(0, dtype=tf.int64, name="step")
-    ckpt = tf.train.Checkpoint(model=model, step=step)
-    try:
-        ckpt.restore(checkpoint).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"checkpoint {checkpoint} does not match the model described by "
-                        f"{logdir}/config.json ({first[:200]})") from None
+    rundir.restore_or_refuse(tf.train.Checkpoint(model=model, step=step), checkpoint, logdir,
+                             partial=True)
     return model, config, checkpoint, int(step)
 
 

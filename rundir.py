@@ -118,11 +118,19 @@ def environment():
             "git_commit": commit}
 
 
-def restore_or_refuse(checkpoint, path, logdir):
-    """Restore `checkpoint` from `path`; a mismatch becomes a message, not a deep TF traceback."""
+def restore_or_refuse(checkpoint, path, logdir, partial=False):
+    """Restore `checkpoint` from `path`; a mismatch becomes a message, not a deep TF traceback.
+
+    partial=True (eval) accepts a checkpoint holding more than `checkpoint` asks for (the
+    optimizer's slots); every object that is asked for must still match.
+    """
     try:
-        checkpoint.restore(path).assert_existing_objects_matched()
+        status = checkpoint.restore(path)
+        if partial:
+            status = status.expect_partial()
+        status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"the checkpoint {path} in {logdir!r} does not fit the model built from "
-                        f"the current settings ({first[:200]}); use a new --logdir") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"the checkpoint {path} does not match the model described by "
+                        f"{logdir}/config.json and the current settings ({first[:200]}); "
+                        "use a new --logdir") from None

@@ -190,42 +190,22 @@ def worker_torch(args):
 
 
 def worker_input(args):
-    """Images/s of parse + augment + batch: per-record map vs batch-wise in memory."""
-    import tensorflow as tf
-
+    """Images/s of parse + augment + batch: per-record map vs batch-wise in memory (bench_input)."""
+    import bench_input
     import cifar_download
     import cifar_input
 
     root = cifar_download.find_data(args.data_dir, args.dataset)
-    folder = os.path.join(root, "cifar-10-batches-bin")
-    files = [os.path.join(folder, f"data_batch_{i}.bin") for i in range(1, 6)]
-    mean, std = tf.constant([0.49, 0.48, 0.45]), tf.constant([0.25, 0.24, 0.26])
-
-    def per_record(record):  # the TF1 tutorial's way: one image at a time
-        images, labels = cifar_input.parse_record(record[None], 1)
-        image = tf.image.resize_with_crop_or_pad(images[0], 40, 40)
-        image = tf.image.random_flip_left_right(tf.image.random_crop(image, [32, 32, 3]))
-        return cifar_input.normalize(image, "per-channel", mean, std), labels[0, 0]
-
-    record_ds = (tf.data.FixedLengthRecordDataset(files, 3073).shuffle(10000)
-                 .map(per_record, num_parallel_calls=tf.data.AUTOTUNE)
-                 .batch(args.batch_size, drop_remainder=True).prefetch(2))
     images, labels = cifar_input.load_split(root, "train", args.dataset)
-    pipeline = cifar_input.Pipeline(images, labels, args.batch_size, seed=0)
-
-    def rate(make_dataset, limit):
-        t0, n = time.perf_counter(), 0
-        for x, _ in make_dataset():
-            n += int(x.shape[0])
-            if n >= limit:
-                break
-        return n / (time.perf_counter() - t0)
-
+    mean, std = cifar_input.channel_stats(images)
     limit = min(len(labels), 20000) // args.batch_size * args.batch_size
-    rate(lambda: record_ds, 2048)  # warm-up
-    per = [rate(lambda: record_ds, limit) for _ in range(args.reps)]
-    rate(lambda: pipeline.epoch(0), 2048)
-    batch = [rate(lambda e=e: pipeline.epoch(e), limit) for e in range(args.reps)]
+    records = bench_input.per_record_dataset(os.path.join(root, "cifar-10-batches-bin"),
+                                             args.batch_size, mean, std)
+    bench_input.rate(records, 2048)  # warm-up
+    per = [bench_input.rate(records, limit) for _ in range(args.reps)]
+    pipeline = cifar_input.Pipeline(images, labels, args.batch_size, seed=0, mean=mean, std=std)
+    bench_input.rate(pipeline.epoch(0), 2048)
+    batch = [bench_input.rate(pipeline.epoch(e + 1), limit) for e in range(args.reps)]
     return {"per_record": per, "batch_wise": batch, "images": len(labels)}
 
 

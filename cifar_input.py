@@ -250,9 +250,20 @@ def load_dataset(data_dir, dataset, labels="fine", val_fraction=0.0, split_seed=
 # --------------------------------------------------------------------------------------------------
 
 def channel_stats(images):
-    """Per-channel mean and std (population) of uint8 images [N, 32, 32, 3], on the 0..1 scale."""
-    x = images.reshape(-1, 3).astype(np.float64) / 255.0
-    return x.mean(0).astype(np.float32), x.std(0).astype(np.float32)
+    """Per-channel mean and std (population) of uint8 images [N, 32, 32, 3], on the 0..1 scale.
+
+    From a 256-bin histogram per channel (exact: mean = sum_v v * count_v / n, var = E[v^2] -
+    mean^2 in float64): converting 150 MB of uint8 to float64 took 7 s of a 19 s start-up.
+    """
+    values = np.arange(256, dtype=np.float64) / 255.0
+    mean, std = [], []
+    for c in range(3):
+        counts = np.bincount(images[..., c].ravel(), minlength=256).astype(np.float64)
+        p = counts / counts.sum()
+        m = p @ values
+        mean.append(m)
+        std.append(np.sqrt(max(p @ values ** 2 - m * m, 0.0)))
+    return np.array(mean, np.float32), np.array(std, np.float32)
 
 
 def normalize(images, normalization, mean=None, std=None):

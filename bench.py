@@ -211,7 +211,8 @@ def worker_input(args):
 
 def worker_startup(args):
     """Seconds from `python train.py` to its first finished step (train.py measures and prints)."""
-    cmd = [sys.executable, os.path.join(HERE, "train.py"), "--dataset", "cifar10-sample",
+    cmd = [sys.executable, os.path.join(HERE, "train.py"), "--dataset", args.dataset,
+           "--data-dir", args.data_dir,
            "--model", "resnet", "--depth", "20", "--bn", "--max-steps", "1",
            "--no-histograms", "--logdir", os.path.join("/tmp", f"rawtf-startup-{os.getpid()}")]
     values = []
@@ -453,7 +454,7 @@ def main():
         r = run_worker("startup", args)
         if "seconds" in r:
             med, lo, hi = summary(r["seconds"])
-            lines += [f"Time from `python train.py` (ResNet-20, sample data) to the end of the "
+            lines += [f"Time from `python train.py` (ResNet-20, {args.dataset}) to the end of the "
                       f"first training step: median {med:.1f} s (spread {lo:.1f}-{hi:.1f} s).", ""]
     report = "\n".join(lines)
     print(report)

@@ -240,10 +240,12 @@ def worker_profile(args):
     from loss_scale import DynamicLossScale
 
     spec = dict(MODELS[args.model])
+    precision = "bf16" if "bf16" in args.variant else "fp32"
     model = models.build(spec.pop("model"), 10, bn=True, seed=0,
-                         bn_fused="fused" in args.variant, **spec)
+                         bn_fused="fused" in args.variant,
+                         compute_dtype="bfloat16" if precision == "bf16" else "float32", **spec)
     optimizer = optimizers.build("momentum", model.trainable_variables, momentum=0.9)
-    train_step, _ = train.make_steps(model, optimizer, 1e-4, "fp32", DynamicLossScale(1.0),
+    train_step, _ = train.make_steps(model, optimizer, 1e-4, precision, DynamicLossScale(1.0),
                                      tf.Variable(0, dtype=tf.int64),
                                      tf.Variable(tf.zeros([3], tf.float64)), False)
     data = [(tf.constant(x), tf.constant(y)) for x, y in batches(4, args.batch_size)]
@@ -268,6 +270,8 @@ def worker_profile(args):
         op_name, _, op_type = name.rpartition(":")
         if "optimizer" in op_name:
             return "optimizer"
+        if op_type == "Cast":
+            return "casts (float32 <-> bfloat16)"
         if "batch_norm" in op_name or op_type.startswith("FusedBatchNorm"):
             return "batch norm"
         if "activation" in op_name:
@@ -420,7 +424,7 @@ def main():
                           f"FLOP/cycle = {peak:.0f} GFLOP/s.", ""]
             print("\n".join(lines[-len(rows) - 8:]), flush=True)
     if "profile" in only:
-        for variant in ("fp32", "fp32-fused"):
+        for variant in ("fp32", "fp32-fused", "bf16-fused"):
             print(f"profiling {variant} ...", file=sys.stderr, flush=True)
             r = run_worker("profile", args, args.models.split(",")[0], variant)
             if "op_seconds" not in r:

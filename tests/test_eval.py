@@ -129,3 +129,23 @@ def test_test_batch_stats_switch_changes_inference(run):
     b100 = evaluate.probabilities(batch_stats, images[:100], 100)
     b10 = evaluate.probabilities(batch_stats, images[:100], 10)
     assert np.abs(b100 - a).max() > 1e-3 and np.abs(b100 - b10).max() > 1e-3
+
+
+@pytest.mark.parametrize("labels", ["fine", "coarse"])
+def test_cifar100_end_to_end_on_synthetic_files(labels, tmp_path, monkeypatch):
+    """train.py and eval.py on files in the exact 2-label-byte layout (no real CIFAR-100 here)."""
+    import cifar_input
+    from conftest import write_cifar100
+    monkeypatch.setitem(cifar_input.FORMATS["cifar100"], "records", {})  # small synthetic files
+    write_cifar100(str(tmp_path / "data"), train=400, test=100)
+    logdir = str(tmp_path / "run")
+    assert train.main(["--dataset", "cifar100", "--labels", labels, "--data-dir",
+                       str(tmp_path / "data"), "--model", "resnet", "--depth", "8", "--bn",
+                       "--batch-size", "100", "--epochs", "1", "--max-steps", "2",
+                       "--no-histograms", "--logdir", logdir]) == 0
+    assert evaluate.main(["--logdir", logdir]) == 0
+    result = json.load(open(os.path.join(logdir, "eval.json")))
+    assert len(result["per_class_accuracy"]) == (100 if labels == "fine" else 20)
+    assert ("superclass_top1" in result) == (labels == "fine")
+    if labels == "fine":  # a superclass hit is at least as likely as an exact hit
+        assert result["superclass_top1"] >= result["top1"]

@@ -24,7 +24,11 @@ slots and `iterations`, and a checkpoint stores the weights once, under the mode
 `fused=True` does the same update with one TensorFlow kernel per variable
 (`ResourceApplyGradientDescent`, `ResourceApplyKerasMomentum`, `ResourceApplyAdam`, the kernels
 behind Keras 2's optimizers) instead of several element-wise ops: a speed option, tested equal to
-the written-out formulas.
+the written-out formulas (fused Adam computes 1 - beta in float32, so it differs from Keras by
+~1e-5 relative per step). On this project's 2-core CPU, one `apply` over ResNet-20's 59 variables
+(270k weights) in a `tf.function` takes 1.14 ms written out vs 0.83 ms fused for momentum, and
+1.47 vs 1.45 ms for Adam (min of 5 x 100 calls, random gradients): under 1% of the ~240 ms
+training step in docs/PERFORMANCE.md either way.
 """
 
 import tensorflow as tf

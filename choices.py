@@ -1,0 +1,27 @@
+"""The names and defaults of every choice the scripts offer, in one place without TensorFlow.
+
+`python train.py --help` must be instant and quiet, so the parser cannot import the modules that
+implement these choices (they import TensorFlow: seconds of start-up and its log lines). Those
+modules take their names and defaults from here, and the scripts build their flags from here, so
+each name and each default is written once.
+"""
+
+DATASETS = ("cifar10", "cifar100", "cifar10-sample")
+MODELS = ("allcnn", "resnet", "cnn")
+ACTIVATIONS = ("relu", "lrelu", "prelu", "elu", "rrelu", "dropact", "gaaf-relu", "gaaf-tanh",
+               "tanh", "sigmoid")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+SCHEDULES = ("constant", "step", "cosine", "one-cycle")
+
+# Parameters of the activations (keyword arguments of activations.make), with their defaults.
+ACTIVATION_DEFAULTS = dict(
+    leak=0.2,              # lrelu: negative slope
+    elu_alpha=1.0,         # elu: alpha
+    prelu_init=0.25,       # prelu: initial alpha (He et al. 2015)
+    rrelu_lower=3.0,       # rrelu: a ~ U(lower, upper) (Xu et al. 2015)
+    rrelu_upper=8.0,
+    dropact_p=0.95,        # dropact: probability of keeping the nonlinearity (Liang et al. 2018)
+    gaaf_k=1e4,            # gaaf: K of g(x) = (Kx - floor(Kx) - 0.5) / K (Hahn & Choi 2018)
+    gaaf_shift=4.0,        # gaaf-relu: s(x) = sigmoid(x + shift)
+    gaaf_variant="floor",  # gaaf: "floor" (the paper) or "round"
+)

@@ -25,3 +25,22 @@ ACTIVATION_DEFAULTS = dict(
     gaaf_shift=4.0,        # gaaf-relu: s(x) = sigmoid(x + shift)
     gaaf_variant="floor",  # gaaf: "floor" (the paper) or "round"
 )
+
+# Settings every model takes (keyword arguments of models.build), with their defaults. Batch norm
+# is off unless asked for, in models.build and in train.py alike.
+MODEL_DEFAULTS = dict(
+    bn=False,                  # batch norm after each conv (before the activation)
+    bn_decay=0.99,             # moving averages: ema = decay * ema + (1 - decay) * batch_stat
+    bn_epsilon=1e-3,           # added to the variance
+    bn_test_batch_stats=False,  # normalise test batches by their own statistics (a known bug)
+    bn_fused=False,            # TF's fused kernel instead of the written-out formulas (speed)
+    data_format="NHWC",        # NCHW is faster on GPUs
+)
+
+# Each model's own options (keyword arguments of models.build), with their defaults. A train.py
+# flag that sets an option of another model is refused.
+MODEL_OPTIONS = {
+    "allcnn": dict(dropout=True),
+    "resnet": dict(depth=20, version=1, shortcut="A", bottleneck=None),
+    "cnn": dict(dropout="dropout", dropout_rates=(0.2, 0.2, 0.4), order="conv-bn-act-pool-drop"),
+}

@@ -15,6 +15,7 @@ process killed in the middle of a save leaves the previous checkpoint as the lat
 """
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -134,3 +135,34 @@ def restore_or_refuse(checkpoint, path, logdir, partial=False):
         raise UserError(f"the checkpoint {path} does not match the model described by "
                         f"{logdir}/config.json and the current settings ({first[:200]}); "
                         "use a new --logdir") from None
+
+
+def run_health(logdir, num_classes):
+    """None for a run that learns, else one line saying why its numbers mean nothing.
+
+    - "diverged: ..." when train.py stopped on a non-finite loss (it writes DIR/diverged.json with
+      the step and the loss);
+    - "dead: ..." when the last finished epoch's mean training loss is within 0.005 of ln(C), the
+      loss of predicting 1/C for every class, and its training accuracy is under 1.5/C: the
+      network outputs the same distribution for every image (dead units, or a learning rate too
+      high or too low for the model).
+    eval.py and compare.py print it beside the run's numbers.
+    """
+    path = os.path.join(logdir, "diverged.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            info = json.load(f)
+        return f"diverged: non-finite loss at step {info.get('step')}"
+    records = []
+    metrics = os.path.join(logdir, "metrics.jsonl")
+    if os.path.exists(metrics):
+        with open(metrics) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    if records:
+        last = records[-1]
+        chance_loss = math.log(num_classes)
+        if abs(last["train_loss"] - chance_loss) < 0.005 and \
+                last["train_accuracy"] < 1.5 / num_classes:
+            return (f"dead: training loss {last['train_loss']:.4f} = ln({num_classes}) at epoch "
+                    f"{last['epoch']}, chance accuracy")
+    return None

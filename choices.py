@@ -9,13 +9,13 @@ each name and each default is written once.
 DATASETS = ("cifar10", "cifar100", "cifar10-sample")
 MODELS = ("allcnn", "resnet", "cnn")
 ACTIVATIONS = ("relu", "lrelu", "prelu", "elu", "rrelu", "dropact", "gaaf-relu", "gaaf-tanh",
-               "tanh", "sigmoid")
+               "tanh", "sigmoid", "silu", "gelu", "gelu-tanh", "mish", "selu", "softplus")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
 
 # Parameters of the activations (keyword arguments of activations.make), with their defaults.
 ACTIVATION_DEFAULTS = dict(
-    leak=0.2,              # lrelu: negative slope
+    leak=0.2,              # lrelu: negative slope (tf.nn.leaky_relu's default)
     elu_alpha=1.0,         # elu: alpha
     prelu_init=0.25,       # prelu: initial alpha (He et al. 2015)
     rrelu_lower=3.0,       # rrelu: a ~ U(lower, upper) (Xu et al. 2015)

@@ -158,16 +158,116 @@ def test_gaaf_round_variant_is_a_different_function():
                                rtol=1e-6, atol=1e-10)
 
 
+# TF's own op for each activation that has one (inference mode).
+TF_OPS = {
+    "relu": tf.nn.relu, "lrelu": lambda x: tf.nn.leaky_relu(x, 0.2), "elu": tf.nn.elu,
+    "tanh": tf.tanh, "sigmoid": tf.sigmoid, "silu": tf.nn.silu,
+    "gelu": lambda x: tf.nn.gelu(x, approximate=False),
+    "gelu-tanh": lambda x: tf.nn.gelu(x, approximate=True), "selu": tf.nn.selu,
+    "softplus": tf.nn.softplus,
+}
+UNIT_ROUNDOFF = {tf.bfloat16: 2.0 ** -8, tf.float16: 2.0 ** -11}  # half the spacing at 1
+
+
+@pytest.mark.parametrize("name", sorted(TF_OPS))
+def test_activations_equal_tf_ops_in_float32(name):
+    x = tf.constant(np.linspace(-12, 12, 961).astype(np.float32))
+    # atol 1e-6: TF's gelu(approximate=True) computes 1 + tanh(z), which cancels to 0 below
+    # x ~ -5 where the function is ~ -4e-7 (ours is x * sigmoid(2z), the same function).
+    np.testing.assert_allclose(make(name)(x, False), TF_OPS[name](x), rtol=2e-6, atol=1e-6)
+
+
+def test_mish_equals_its_formula_and_selu_keeps_its_constants():
+    x = X.astype(np.float64)
+    np.testing.assert_allclose(make("mish")(tf.constant(X), False),
+                               x * np.tanh(np.log1p(np.exp(x))), rtol=2e-6, atol=1e-7)
+    assert activations.SELU_ALPHA == pytest.approx(1.6732632423543772)
+    assert activations.SELU_SCALE == pytest.approx(1.0507009873554805)
+
+
 @pytest.mark.parametrize("name", activations.NAMES)
 @pytest.mark.parametrize("dtype", [tf.bfloat16, tf.float16])
-def test_every_activation_runs_in_low_precision(name, dtype):
-    x = tf.constant(X[:240].reshape(60, 4)[::3])  # [20, 4]: 4 channels for prelu
+def test_low_precision_inference_is_the_float32_formula_rounded(name, dtype):
+    """Every constant is formed in Python and cast once, so the low-precision value is the float32
+    formula's value up to the roundings of the ops themselves: at most 2.5 unit roundoffs u (the
+    result's rounding plus one constant's or one intermediate's). A constant formed after the cast
+    is off by more: 1 - bfloat16(0.95) = 0.0508 is 4 u from 0.05 in bfloat16.
+    GELU's two forms round several terms of their erfc / sigmoid argument, and the steep tail
+    multiplies that relative error by |x f'(x) / f(x)| (about 5 at x = -3): 16 u there (TF's own
+    tf.nn.gelu is as far off, or further: its tanh form cancels to 0 below x ~ -3 in bfloat16)."""
+    x_low = tf.cast(tf.constant(X[:240].reshape(60, 4)), dtype)  # 4 channels for prelu
+    x32 = tf.cast(x_low, tf.float32)  # the same inputs, exactly, in float32
     act = make(name)
-    y32 = act(x, False).numpy()
-    y = act(tf.cast(x, dtype), False)
+    y = act(x_low, False)
     assert y.dtype == dtype
-    tol = 0.05 if dtype == tf.bfloat16 else 0.01
-    np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), y32, atol=tol, rtol=tol)
+    ref = act(x32, False).numpy().astype(np.float64)  # the float32 formula
+    u = UNIT_ROUNDOFF[dtype] * np.maximum(np.abs(ref), 1e-3)
+    err = np.abs(tf.cast(y, tf.float64).numpy() - ref)
+    tol = 16 if name.startswith("gelu") else 2.5
+    assert np.all(err <= tol * u), f"{name}: worst {np.max(err / u):.2f} u"
+
+
+def test_dropact_bfloat16_inference_slope_is_bfloat16_of_0_05():
+    y = make("dropact")(-tf.ones([3], tf.bfloat16), False)
+    assert float(y[0]) == -float(tf.constant(0.05, tf.bfloat16))  # 0.0500488, not 0.0508
+
+
+def test_rrelu_inference_is_not_the_expectation_of_training():
+    rrelu = make("rrelu", tf.random.Generator.from_seed(9))
+    x = -tf.ones([400000])
+    mean = float(tf.reduce_mean(rrelu(x, True)))
+    assert mean == pytest.approx(-np.log(8 / 3) / 5, abs=1e-3)  # E[x / a] = 0.196 x
+    assert float(rrelu(x, False)[0]) == pytest.approx(-2 / 11, rel=1e-6)  # 0.182 x
+
+
+@pytest.mark.parametrize("magnitude", [1e3, 1e5])
+def test_gaaf_g_has_gradient_1_at_large_magnitudes(magnitude):
+    x = tf.constant([magnitude, -magnitude, magnitude + 0.37])
+    act = make("gaaf-relu")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        g = act.g(x)
+        y = act(x, True)
+    np.testing.assert_array_equal(tape.gradient(g, x), [1.0, 1.0, 1.0])
+    # the value no longer resolves (x*K has no fractional digits in float32): -0.5 / K
+    np.testing.assert_allclose(g, -0.5e-4, rtol=1e-6)
+    # gaaf-relu: relu' + s(x) = 1 + sigmoid(x + 4) = 2 for large x, 0 + 0 for large -x
+    np.testing.assert_allclose(tape.gradient(y, x), [2.0, 0.0, 2.0], atol=1e-6)
+
+
+def test_gaaf_relu_gradient_is_about_2_where_relu_is_active():
+    x = tf.constant(np.linspace(0.5, 5, 10).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = make("gaaf-relu")(x, True)
+    np.testing.assert_allclose(tape.gradient(y, x), 1 + tf.sigmoid(x + 4.0), atol=2e-4)
+    assert np.all(tape.gradient(y, x).numpy() > 1.98)
+
+
+def test_prelu_on_a_dense_output_uses_the_last_axis_in_any_layout():
+    prelu = activations.make("prelu", 3, None, channel_axis=1)  # an NCHW network's dense layer
+    prelu.alpha.assign([0.1, 0.5, 0.9])
+    x = tf.constant([[-1.0, -1.0, -1.0], [2.0, -2.0, 3.0]])  # [N=2, C=3]
+    y = prelu(x, False)
+    assert y.shape == [2, 3]
+    np.testing.assert_allclose(y, [[-0.1, -0.5, -0.9], [2.0, -1.0, 3.0]], rtol=1e-6)
+
+
+def test_defaults_come_from_choices():
+    import inspect
+    from choices import ACTIVATION_DEFAULTS
+    for cls, arg, key in [(activations.LeakyReLU, "leak", "leak"),
+                          (activations.ELU, "alpha", "elu_alpha"),
+                          (activations.PReLU, "init", "prelu_init"),
+                          (activations.RReLU, "lower", "rrelu_lower"),
+                          (activations.RReLU, "upper", "rrelu_upper"),
+                          (activations.DropActivation, "p", "dropact_p"),
+                          (activations.GAAF, "k", "gaaf_k"),
+                          (activations.GAAF, "shift", "gaaf_shift")]:
+        assert inspect.signature(cls).parameters[arg].default == ACTIVATION_DEFAULTS[key]
+    assert make("lrelu").leak == ACTIVATION_DEFAULTS["leak"]
+    with pytest.raises(UserError, match="unknown activation parameter"):
+        make("lrelu", slope=0.1)
 
 
 def test_unknown_name_lists_the_valid_ones():

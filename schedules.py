@@ -4,6 +4,7 @@
 
     constant   lr(t) = base
     step       lr(t) = base * gamma^k,  k = number of boundaries b <= t
+               or, with one factor per boundary, lr(t) = base * factors[k - 1] (base for k = 0)
     cosine     lr(t) = final + (base - final) * (1 + cos(pi * min(t, T) / T)) / 2
     one-cycle  t < W:   lr(t) = start + (base - start) * t / W             (linear warm-up)
                t >= W:  lr(t) = final + (base - final) * (1 + cos(pi * (t - W) / (T - W))) / 2
@@ -15,8 +16,10 @@ Defaults: cosine final = 0; one-cycle start = base / 25, final = start / 1e4.
 steps_per_epoch), so fractional epochs work) or in steps (`unit="steps"`). A boundary b in epochs
 takes effect once b epochs are complete, at step b * steps_per_epoch: the first step of 0-based
 epoch b, as PyTorch's MultiStepLR(milestones=[b]) stepped once per epoch. Examples: the
-DropActivation recipe, 0.1 -> 0.01 -> 0.001 -> 0.0001 at epochs 91, 136, 182; He et al. 2016
-(arXiv 1512.03385), 0.1 divided by 10 at 32k and 48k iterations (`unit="steps"`).
+DropActivation recipe, 0.1 -> 0.01 -> 0.001 -> 0.0001 at epochs 91, 136, 182; He et al. 2015
+(arXiv 1512.03385), 0.1 divided by 10 at 32k and 48k iterations (`unit="steps"`). `factors` gives
+each boundary its own multiplier of the base rate instead of a power of gamma, e.g. the GAAF
+recipe's x0.1, x0.01, x0.001, x0.0005 (kobiso/GAAF-keras `utils.lr_schedule`).
 
 `cosine` is SGDR's half cosine without restarts (Loshchilov & Hutter 2016, arXiv 1608.03983),
 Keras's CosineDecay(base, T, alpha=final / base); after T it stays at final.
@@ -30,13 +33,14 @@ definitions meet. No momentum cycling here: the optimizer's momentum stays fixed
 
 import math
 
+from choices import SCHEDULES
 from errors import UserError
 
-NAMES = ("constant", "step", "cosine", "one-cycle")
+NAMES = SCHEDULES
 
 FORMULAS = {
     "constant": "lr(t) = base",
-    "step": "lr(t) = base * gamma^(number of boundaries <= t)",
+    "step": "lr(t) = base * gamma^k, k = number of boundaries <= t (or base * factors[k - 1])",
     "cosine": "lr(t) = final + (base - final) * (1 + cos(pi * min(t, T) / T)) / 2",
     "one-cycle": "lr(t) = start + (base - start) * t / W for t < W, then cosine from base at W "
                  "to final at T; W = round(warmup_fraction * T)",
@@ -51,10 +55,11 @@ def describe(name):
 
 
 def build(name, base_lr, total_steps, steps_per_epoch, boundaries=(), unit="epochs", gamma=0.1,
-          warmup_fraction=0.15, start_lr=None, final_lr=None):
+          factors=None, warmup_fraction=0.15, start_lr=None, final_lr=None):
     """callable(step: int) -> float for schedule `name` (the formulas are in the module docstring).
 
-    boundaries and unit: `step` only; gamma: `step` only; warmup_fraction, start_lr: `one-cycle`;
+    boundaries and unit: `step` only; gamma, or factors (one multiplier of base_lr per boundary,
+    replacing gamma^k): `step` only; warmup_fraction, start_lr: `one-cycle`;
     final_lr: `cosine` and `one-cycle`. Other arguments are ignored by a schedule that has no use
     for them (train.py passes them all).
     """
@@ -78,12 +83,22 @@ def build(name, base_lr, total_steps, steps_per_epoch, boundaries=(), unit="epoc
             raise UserError("the step schedule needs boundaries, e.g. 91,136,182 (epochs)")
         if not gamma > 0:
             raise UserError(f"the step factor gamma must be positive, got {gamma}")
+        if factors is not None:
+            factors = [float(f) for f in factors]
+            if len(factors) != len(boundaries):
+                raise UserError(f"give one learning-rate factor per step boundary: "
+                                f"{len(boundaries)} boundaries, {len(factors)} factors")
+            if not all(f > 0 for f in factors):
+                raise UserError(f"learning-rate factors must be positive, got {factors}")
         scale = steps_per_epoch if unit == "epochs" else 1
         at = [round(b * scale) for b in boundaries]  # boundaries in steps
         if any(b <= a for a, b in zip(at, at[1:])) or at[0] <= 0:
             raise UserError(f"step boundaries must be positive and increasing (in steps: {at}), "
                             f"got {list(boundaries)} {unit}")
-        return lambda step: float(base_lr * gamma ** sum(step >= b for b in at))
+        if factors is None:
+            return lambda step: float(base_lr * gamma ** sum(step >= b for b in at))
+        multipliers = [1.0] + factors  # index k = number of boundaries passed
+        return lambda step: float(base_lr * multipliers[sum(step >= b for b in at)])
 
     if name == "cosine":
         final = 0.0 if final_lr is None else final_lr

@@ -171,3 +171,38 @@ def test_invalid_arguments(kwargs, message):
     with pytest.raises(UserError, match=message) as e:
         schedules.build(**args)
     assert "\n" not in str(e.value)  # one line
+
+
+def gaaf_keras_lr_schedule(epoch):
+    """kobiso/GAAF-keras utils.lr_schedule, as written there; Keras' LearningRateScheduler calls
+    it with the 0-based epoch index at the start of each epoch."""
+    lr = 1e-3
+    if epoch > 180:
+        lr *= 0.5e-3
+    elif epoch > 160:
+        lr *= 1e-3
+    elif epoch > 120:
+        lr *= 1e-2
+    elif epoch > 80:
+        lr *= 1e-1
+    return lr
+
+
+def test_step_factors_reproduce_the_gaaf_keras_schedule_epoch_by_epoch():
+    # `epoch > 80` first holds for 0-based epoch 81: the drop comes once 81 epochs are complete.
+    spe = 390
+    lr = schedules.build("step", 1e-3, 200 * spe, spe, boundaries=[81, 121, 161, 181],
+                         factors=[0.1, 0.01, 0.001, 0.0005])
+    for epoch in range(200):
+        for step in (epoch * spe, epoch * spe + spe - 1):  # first and last step of the epoch
+            assert lr(step) == pytest.approx(gaaf_keras_lr_schedule(epoch), rel=1e-12)
+
+
+def test_step_factors_need_one_positive_factor_per_boundary():
+    with pytest.raises(UserError, match="one learning-rate factor per step boundary"):
+        schedules.build("step", 0.1, 100, 10, boundaries=[2, 5], factors=[0.1])
+    with pytest.raises(UserError, match="positive"):
+        schedules.build("step", 0.1, 100, 10, boundaries=[2], factors=[0.0])
+    default = schedules.build("step", 0.1, 100, 10, boundaries=[2, 5])
+    same = schedules.build("step", 0.1, 100, 10, boundaries=[2, 5], factors=[0.1, 0.01])
+    assert [default(t) for t in range(100)] == pytest.approx([same(t) for t in range(100)])

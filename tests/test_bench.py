@@ -1,12 +1,19 @@
-"""bench.py's FLOP count against a hand count, and its peers' shapes (the speed itself is measured
-by running bench.py, never in a test)."""
+"""benchmarks/bench.py's FLOP count against a hand count, its peers' shapes, and that the
+benchmarks start from the repository root (the speed itself is measured by running them, never in
+a test)."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-import bench
-import bench_peers
 import models
+from benchmarks import bench
+from benchmarks import bench_peers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_resnet20_forward_flops_equal_the_hand_count():
@@ -24,3 +31,21 @@ def test_torch_peer_has_the_same_parameter_count():
     assert sum(p.numel() for p in peer.parameters()) == \
         sum(int(np.prod(v.shape)) for v in ours.trainable_variables)
     assert peer(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("command", [["-m", "benchmarks.bench"], ["benchmarks/bench.py"],
+                                     ["-m", "benchmarks.bench_input"]])
+def test_benchmarks_start_from_the_repository_root(command):
+    """The README's commands: one command from the root, as a module or as a file."""
+    out = subprocess.run([sys.executable, *command, "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "usage:" in out.stdout
+
+
+def test_the_measuring_subprocess_runs_the_moved_bench():
+    """Every row runs `python -m benchmarks.bench --worker ...` in the root; a worker that cannot
+    start comes back as a skipped row, so a broken path would only show as empty tables."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--worker", "nope"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert "KeyError: 'nope'" in out.stderr  # reached the worker table: the module imported

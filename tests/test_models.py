@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import activations
-import bench_peers
+from benchmarks import bench_peers
 import models
 from batch_norm import BatchNorm
 from errors import UserError

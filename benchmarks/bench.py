@@ -1,9 +1,11 @@
 """Speed of this project against stock Keras and PyTorch, measured in one run on one machine.
 
-    python bench.py                                   # ResNet-20, batch 128, everything
-    python bench.py --models resnet20,resnet56,allcnn --steps 30 --reps 5
-    python bench.py --only input                      # just the input pipeline
-    python bench.py --write docs/PERFORMANCE.md       # also write the table there
+    python -m benchmarks.bench                        # ResNet-20, batch 128, everything
+    python -m benchmarks.bench --models resnet20,resnet56,allcnn --steps 30 --reps 5
+    python -m benchmarks.bench --only input           # just the input pipeline
+    python -m benchmarks.bench --write docs/PERFORMANCE.md   # also write the table there
+
+Run it from the repository root (it imports the project's modules).
 
 Every figure is measured in its own subprocess (a clean TensorFlow / PyTorch, its own peak memory),
 `--reps` times after a warm-up (tracing, XLA compilation, oneDNN primitive caches), and reported as
@@ -12,7 +14,8 @@ random images (the input pipeline is measured on its own), with momentum SGD and
 
 Rows:
 - ours fp32 / fp32+fused-bn / xla / bf16 / nchw: this project's train step (train.make_steps);
-- keras fit: the same architecture in stock tf.keras layers trained with model.fit (bench_peers.py);
+- keras fit: the same architecture in stock tf.keras layers trained with model.fit
+  (benchmarks/bench_peers.py);
 - torch eager: the same architecture in PyTorch (if `torch` is installed; skipped otherwise);
 - input: images/s of parse + augment + batch, per-record map (the TF1 tutorial) vs this project's
   batch-wise in-memory pipeline;
@@ -35,7 +38,10 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+# The repository root: the project's modules are imported from there, train.py is run there.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # also when started as `python benchmarks/bench.py`
+    sys.path.insert(0, ROOT)
 MODELS = {"resnet20": dict(model="resnet", depth=20), "resnet56": dict(model="resnet", depth=56),
           "allcnn": dict(model="allcnn")}
 
@@ -130,7 +136,7 @@ def worker_keras(args):
     import keras
     import numpy as np
 
-    import bench_peers
+    from benchmarks import bench_peers
 
     if "bf16" in args.variant:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -165,7 +171,7 @@ def worker_torch(args):
         import torch
     except ImportError:
         return {"skipped": "torch not installed (optional: pip install torch==2.13.0)"}
-    import bench_peers
+    from benchmarks import bench_peers
 
     torch.set_num_threads(os.cpu_count())
     spec = MODELS[args.model]
@@ -191,7 +197,7 @@ def worker_torch(args):
 
 def worker_input(args):
     """Images/s of parse + augment + batch: per-record map vs batch-wise in memory (bench_input)."""
-    import bench_input
+    from benchmarks import bench_input
     import cifar_download
     import cifar_input
 
@@ -211,7 +217,7 @@ def worker_input(args):
 
 def worker_startup(args):
     """Seconds from `python train.py` to its first finished step (train.py measures and prints)."""
-    cmd = [sys.executable, os.path.join(HERE, "train.py"), "--dataset", args.dataset,
+    cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--dataset", args.dataset,
            "--data-dir", args.data_dir,
            "--model", "resnet", "--depth", "20", "--bn", "--max-steps", "1",
            "--no-histograms", "--logdir", os.path.join("/tmp", f"rawtf-startup-{os.getpid()}")]
@@ -219,7 +225,7 @@ def worker_startup(args):
     for _ in range(args.reps):
         import shutil
         shutil.rmtree(cmd[-1], ignore_errors=True)
-        out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE).stdout
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout
         line = next(l for l in out.splitlines() if l.startswith("done: "))
         values.append(json.loads(line[6:])["first_step_seconds"])
     return {"seconds": values}
@@ -305,11 +311,11 @@ WORKERS = {"ours": worker_ours, "keras": worker_keras, "torch": worker_torch,
 # --------------------------------------------------------------------------------------------------
 
 def run_worker(kind, args, model="resnet20", variant="fp32"):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--model", model,
+    cmd = [sys.executable, "-m", "benchmarks.bench", "--worker", kind, "--model", model,
            "--variant", variant, "--batch-size", str(args.batch_size), "--steps", str(args.steps),
            "--reps", str(args.reps), "--data-dir", args.data_dir, "--dataset", args.dataset]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     if proc.returncode or not lines:
         return {"skipped": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:80]}
@@ -384,9 +390,9 @@ def main():
     only = set(args.only.split(","))
     peak, mhz = peak_gflops()
     lines = [f"Machine: {machine()}", "",
-             f"Command: `python bench.py {' '.join(sys.argv[1:])}`".replace(
+             f"Command: `python -m benchmarks.bench {' '.join(sys.argv[1:])}`".replace(
                  f" --write {args.write}", "") if args.write else
-             f"Command: `python bench.py {' '.join(sys.argv[1:])}`", ""]
+             f"Command: `python -m benchmarks.bench {' '.join(sys.argv[1:])}`", ""]
     if "train" in only:
         for name in args.models.split(","):
             print(f"measuring {name} ...", file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
 """Images/s of the training input pipeline, with augmentation: per record vs per batch.
 
-    python bench_input.py --data-dir /work/data --dataset cifar10      # the full training set
-    python bench_input.py --dataset cifar10-sample                      # offline, 1,000 images
+    python -m benchmarks.bench_input --data-dir "$CIFAR_DATA_DIR" --dataset cifar10   # full set
+    python -m benchmarks.bench_input --dataset cifar10-sample    # offline, the bundled sample
 
 Both ways do the same work: pad by 4 with zeros, crop a random 32x32 window, flip with probability
 1/2, normalise per channel, batch, prefetch.
@@ -15,7 +15,12 @@ Each rate is the median of `--reps` passes over `--images` images (after one war
 import argparse
 import os
 import statistics
+import sys
 import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # also when started as `python benchmarks/bench_input.py`
+    sys.path.insert(0, ROOT)
 
 import tensorflow as tf
 

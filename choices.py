@@ -10,6 +10,8 @@ DATASETS = ("cifar10", "cifar100", "cifar10-sample")
 MODELS = ("allcnn", "resnet", "cnn")
 ACTIVATIONS = ("relu", "lrelu", "prelu", "elu", "rrelu", "dropact", "gaaf-relu", "gaaf-tanh",
                "tanh", "sigmoid", "silu", "gelu", "gelu-tanh", "mish", "selu", "softplus")
+# Input normalisations (cifar_input.normalize).
+NORMALIZATIONS = ("per-channel", "per-image", "per-pixel")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
 

@@ -330,7 +330,7 @@ def train(args, stop_signal):
     train_images, train_labels = splits["train"]  # uint8 [N, 32, 32, 3], int32 [N]
     num_classes = cifar_input.num_classes(args.dataset, args.labels)
     # Normalisation constants come from the training split only and are stored in config.json.
-    mean, std = cifar_input.channel_stats(train_images)
+    mean, std = cifar_input.normalization_stats(train_images, args.normalization)
     train_data = cifar_input.Pipeline(
         train_images, train_labels, args.batch_size, seed=args.seed, augment=args.augment,
         padding=args.padding, flip=args.flip, normalization=args.normalization, mean=mean,
@@ -369,7 +369,7 @@ def train(args, stop_signal):
     # ----------------------------------------------------------------------------------------------
     config = {k: v for k, v in vars(args).items() if k != "recipe_settings"}
     config.update(layout=rundir.LAYOUT, num_classes=num_classes, model_config=model.config,
-                  mean=[float(v) for v in mean], std=[float(v) for v in std],
+                  mean=mean.tolist(), std=std.tolist(),
                   steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                   train_size=int(len(train_labels)), data_root=os.path.abspath(data_root),
                   **rundir.environment())

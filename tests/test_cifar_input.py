@@ -133,6 +133,40 @@ def test_normalisation_against_numpy():
     np.testing.assert_allclose(per_image.std((1, 2, 3)), 1, atol=1e-3)
 
 
+def test_per_pixel_mean_normalisation_as_kobiso_gaaf_keras():
+    """kobiso/GAAF-keras main.py: x_train = x_train.astype('float32') / 255; x_train_mean =
+    np.mean(x_train, axis=0); x -= x_train_mean (train and test alike)."""
+    rng = np.random.default_rng(1)
+    train = rng.integers(0, 256, [40, 32, 32, 3], dtype=np.uint8)
+    test = rng.integers(0, 256, [5, 32, 32, 3], dtype=np.uint8)
+    x_train = train.astype("float32") / 255
+    x_train_mean = np.mean(x_train, axis=0)  # [32, 32, 3]
+    mean, std = cifar_input.normalization_stats(train, "per-pixel")
+    assert mean.shape == (32, 32, 3) and mean.dtype == np.float32
+    np.testing.assert_allclose(mean, x_train_mean, rtol=1e-6)
+    for images in (train, test):
+        out = cifar_input.normalize(images, "per-pixel", mean, std).numpy()
+        np.testing.assert_allclose(out, images.astype("float32") / 255 - x_train_mean,
+                                   atol=1e-6)
+    # As stored in config.json (nested lists) and read back by eval.py: the same numbers.
+    again = cifar_input.normalize(test, "per-pixel", tf.constant(mean.tolist()), std.tolist())
+    np.testing.assert_array_equal(again, cifar_input.normalize(test, "per-pixel", mean, std))
+    # The pipeline computes the mean image itself when not given one.
+    pipe = cifar_input.Pipeline(train, np.zeros(40), 8, seed=0, augment=False,
+                                normalization="per-pixel", shuffle=False)
+    batch = next(iter(pipe.epoch(0)))[0].numpy()
+    np.testing.assert_allclose(batch, x_train[:8] - x_train_mean, atol=1e-6)
+
+
+def test_normalization_stats_per_channel_are_channel_stats():
+    images = np.random.default_rng(2).integers(0, 256, [6, 32, 32, 3], dtype=np.uint8)
+    for a, b in zip(cifar_input.normalization_stats(images, "per-channel"),
+                    cifar_input.channel_stats(images)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="unknown normalization"):
+        cifar_input.normalization_stats(images, "zca")
+
+
 def padded_crops(image, padding):
     """Every crop (and its mirror) of a zero-padded image, as a set of bytes: numpy reference."""
     p = np.pad(image, [[padding, padding], [padding, padding], [0, 0]])

@@ -10,7 +10,8 @@ else a download from the official URL.
 3. Otherwise download it from https://www.cs.toronto.edu/~kriz/ to `<archive>.part`, with a
    progress display; only after the md5 matches is it renamed to the archive's name, so an
    interrupted download is never taken for a complete one. Then step 2.
-Offline, step 3 ends in one message that says where to put the archive and how to run on the
+`data_dir` itself must exist: a folder that does not (a typo) is neither created nor downloaded
+into; one line says so. Offline, step 3 ends in one message that says where to put the archive and how to run on the
 bundled sample (`--dataset cifar10-sample`).
 """
 
@@ -166,16 +167,14 @@ def find_data(data_dir, dataset, download_missing=True, archives=None):
         return data_dir
     if os.path.exists(data_dir) and not os.path.isdir(data_dir):
         raise DataError(f"--data-dir {data_dir} is a file, not a folder")
+    if not os.path.isdir(data_dir):  # a typo is neither created nor downloaded into
+        raise DataError(f"--data-dir {data_dir} does not exist; create it to download "
+                        f"{spec['file']} into it, or correct the path")
     archive = os.path.join(data_dir, spec["file"])
     if not os.path.exists(archive):
         if not download_missing:
             raise DataError(f"no {spec['folder']}/ and no {spec['file']} in {data_dir}; put the "
                             "archive there, or use --dataset cifar10-sample")
-        try:
-            os.makedirs(data_dir, exist_ok=True)
-        except OSError as e:
-            raise DataError(f"cannot create {data_dir} ({e.strerror}); choose another "
-                            "--data-dir") from None
         print(f"{spec['file']} not found in {data_dir}; downloading {spec['url']}",
               file=sys.stderr)
         download(spec["url"], archive, spec["md5"])

@@ -75,6 +75,7 @@ def test_download_checks_md5_extracts_and_loads(archive, tmp_path, capsys):
     path, md5 = archive
     server = Server(open(path, "rb").read())
     data = str(tmp_path / "data")
+    os.mkdir(data)
     try:
         root = cifar_download.find_data(data, "cifar10", archives=spec(server.url, md5))
     finally:
@@ -93,6 +94,7 @@ def test_wrong_checksum_download_is_refused_and_kept_as_bad(archive, tmp_path):
     path, _ = archive
     server = Server(open(path, "rb").read())
     data = str(tmp_path / "data")
+    os.mkdir(data)
     try:
         with pytest.raises(DataError, match="wrong md5"):
             cifar_download.find_data(data, "cifar10", archives=spec(server.url, "0" * 32))
@@ -106,6 +108,7 @@ def test_interrupted_download_leaves_no_archive_and_no_part_file(archive, tmp_pa
     payload = open(path, "rb").read()
     server = Server(payload, cut=len(payload) // 2)
     data = str(tmp_path / "data")
+    os.mkdir(data)
     try:
         with pytest.raises(DataError, match=r"was interrupted after \d+ of \d+ bytes "
                                             r"\(nothing kept\)"):
@@ -120,6 +123,7 @@ def test_dropped_connection_without_length_fails_the_md5_and_is_kept_as_bad(arch
     payload = open(path, "rb").read()
     server = Server(payload, cut=len(payload) // 3, length=False)
     data = str(tmp_path / "data")
+    os.mkdir(data)
     try:
         with pytest.raises(DataError, match="wrong md5"):
             cifar_download.find_data(data, "cifar10", archives=spec(server.url, md5))
@@ -142,6 +146,7 @@ def test_offline_gives_one_message_with_the_path_and_the_sample(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     data = str(tmp_path / "data")
+    os.mkdir(data)
     with pytest.raises(DataError) as info:
         cifar_download.find_data(data, "cifar10",
                                  archives=spec(f"http://127.0.0.1:{port}/x", "0" * 32))
@@ -180,11 +185,27 @@ def test_the_real_archives_have_the_official_urls_and_md5s():
     assert cifar_download.ARCHIVES["cifar100"]["md5"] == "03b5dce01913d631647c71ecec9e9cb8"
 
 
-def test_the_rebuilt_full_archive_extracts_if_present(tmp_path):
-    full = "/work/data/cifar-10-binary.tar.gz"
-    if not os.path.exists(full):
-        pytest.skip("no rebuilt full archive on this machine")
-    # The rebuilt archive is not byte-identical to the official one, so its own md5 is used.
+def test_a_data_dir_that_does_not_exist_is_not_created_nor_downloaded_into(archive, tmp_path):
+    """A typo in --data-dir used to create that folder and start a download into it."""
+    path, md5 = archive
+    server = Server(open(path, "rb").read())
+    typo = str(tmp_path / "dta")
+    try:
+        with pytest.raises(DataError) as info:
+            cifar_download.find_data(typo, "cifar10", archives=spec(server.url, md5))
+    finally:
+        server.close()
+    assert str(info.value) == (f"--data-dir {typo} does not exist; create it to download "
+                               "cifar-10-binary.tar.gz into it, or correct the path")
+    assert server.requests == 0 and not os.path.exists(typo)
+
+
+def test_the_full_archive_extracts_if_present(tmp_path):
+    """CIFAR_DATA_DIR: a folder holding cifar-10-binary.tar.gz (the official archive, or a copy
+    rebuilt in the same layout, whose own md5 is used since it need not be byte-identical)."""
+    full = os.path.join(os.environ.get("CIFAR_DATA_DIR", ""), "cifar-10-binary.tar.gz")
+    if not os.environ.get("CIFAR_DATA_DIR") or not os.path.exists(full):
+        pytest.skip("set CIFAR_DATA_DIR to a folder holding cifar-10-binary.tar.gz")
     md5 = cifar_download.md5sum(full)
     data = tmp_path / "data"
     data.mkdir()

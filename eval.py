@@ -1,22 +1,34 @@
 """Evaluate checkpoints written by train.py.
 
     python eval.py --logdir runs/sample                 # latest checkpoint, test split
-    python eval.py --logdir runs/a runs/b runs/c        # one comparison table
-    python eval.py --logdir runs/a runs/b --plot curves.png   # and their learning curves
-    python eval.py --logdir runs/sample --best --split val
-    python eval.py --logdir runs/sample --export exported/   # SavedModel: uint8 images -> probs
+    python eval.py --logdir runs                        # every run under runs/ (like tensorboard)
+    python eval.py --logdir runs/a runs/b --plot curves.png   # one table and the learning curves
+    python eval.py --logdir runs/sample --data-dir data # a sample-trained run on the full test set
+    python eval.py --logdir runs/a --best --split val   # needs a run trained with --val-fraction
+    python eval.py --logdir runs/sample --export exported/   # SavedModel: images -> probabilities
 
 The model is rebuilt from the log directory's config.json alone and run in inference mode (moving
-batch-norm statistics, no dropout, expected value of random activations). Written beside the
-checkpoints: eval.json (or eval-val.json) and confusion.png (or confusion-val.png).
+batch-norm statistics, no dropout, expected value of random activations). The images are
+normalised with the constants of the training set (config.json), whatever set is evaluated.
+
+`--logdir` takes runs (folders with a config.json) or folders to search for runs at any depth,
+as `tensorboard --logdir` does; anything else is skipped with a line saying so.
+
+Written into each run's folder, named by split, checkpoint and mode, and printed:
+    eval-<split>-<last|best|step-N>[-batchstats<B>][-on-<dataset>].json   every figure below
+    confusion-<same name>.png                                             the confusion matrix
+`-on-<dataset>` appears when the evaluated dataset is not the one the run was trained on.
 
 Metrics:
 - top-1 / top-5 accuracy and mean cross-entropy;
 - per-class accuracy and the confusion matrix C[true, predicted];
-- expected calibration error (Guo et al. 2017, arXiv 1706.04599) with 15 equal-width confidence
-  bins: ECE = sum_b (n_b / N) |accuracy_b - confidence_b|;
+- expected calibration error (Guo et al. 2017, "On Calibration of Modern Neural Networks",
+  arXiv 1706.04599) with 15 equal-width confidence bins:
+  ECE = sum_b (n_b / N) |accuracy_b - confidence_b|;
 - CIFAR-100 with fine labels: superclass accuracy, mapping both the predicted and the true fine
-  class to its coarse class through the training file's fine -> coarse table.
+  class to its coarse class through the training file's fine -> coarse table;
+- the run's health (rundir.run_health): a dead run (training loss at ln C) or a diverged one is
+  marked in the table, since its numbers mean nothing.
 """
 
 import argparse
@@ -24,10 +36,24 @@ import json
 import os
 import sys
 
-from errors import UserError
-
-# TensorFlow's start-up INFO and WARNING lines drown the progress output; errors still show.
+# TensorFlow's start-up INFO and WARNING lines would come before the project's own; errors still
+# show. Set before TensorFlow is imported (it reads the variable once).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # files only, no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import choices  # noqa: E402
+import cifar_download  # noqa: E402
+import cifar_input  # noqa: E402
+import models  # noqa: E402
+import rundir  # noqa: E402
+from errors import UserError  # noqa: E402
 
 ECE_BINS = 15
 
@@ -36,34 +62,80 @@ def build_parser():
     p = argparse.ArgumentParser(description="Evaluate checkpoints written by train.py.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--logdir", nargs="+", required=True,
-                   help="one or more log directories written by train.py")
+                   help="runs written by train.py, or folders searched for runs at any depth")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--checkpoint", default=None,
                        help="a checkpoint prefix (e.g. DIR/ckpt/ckpt-390) instead of the latest")
     which.add_argument("--best", action="store_true",
-                       help="the checkpoint with the best validation accuracy")
-    p.add_argument("--split", choices=["test", "val"], default="test")
+                       help="the checkpoint with the best validation accuracy (needs a run "
+                            "trained with --val-fraction > 0)")
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="val: the run's own validation split (on the dataset it was trained on)")
+    p.add_argument("--dataset", choices=choices.DATASETS, default=None,
+                   help="evaluate on this dataset (same label format as the run's); default: "
+                        "the run's, or cifar10 in --data-dir for a run trained on cifar10-sample")
     p.add_argument("--data-dir", default=None,
-                   help="where the data is (default: where training found it)")
+                   help="where the dataset to evaluate on is (default: where training found it)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--bn-test-batch-stats", action="store_true",
-                   help="educational: normalise with each test batch's own statistics (the seed "
-                        "blog's bug) instead of the moving averages; try several --batch-size")
+                   help="educational: normalise with each test batch's own statistics instead of "
+                        "the moving averages (the mistake in the blog post '激活函数(relu,prelu,"
+                        "elu,+BN)对比on cifar10'); results depend on --batch-size")
+    p.add_argument("--row-normalized", action="store_true",
+                   help="confusion matrix in shares of each true class instead of counts")
     p.add_argument("--plot", default=None, metavar="PNG",
-                   help="also plot every log directory's learning curves (metrics.jsonl) here")
+                   help="also plot the runs' learning curves (metrics.jsonl) into this file")
     p.add_argument("--export", default=None, metavar="DIR",
-                   help="also write a SavedModel: uint8 images [N, 32, 32, 3] -> probabilities")
+                   help="also write a SavedModel: uint8 images [N, 32, 32, 3] or [32, 32, 3] -> "
+                        "probabilities")
     return p
 
 
+# --------------------------------------------------------------------------------------------------
+# Which runs: entries of --logdir, searched like tensorboard --logdir
+# --------------------------------------------------------------------------------------------------
+
+def find_runs(entries):
+    """Runs (folders holding config.json) among `entries`, searching folders at any depth.
+
+    Returns (runs, skipped): skipped lists (entry, reason) for entries that hold no run. A path
+    that does not exist is an error (a typo), not a skip.
+    """
+    runs, skipped = [], []
+    for entry in entries:
+        if not os.path.exists(entry):
+            raise UserError(f"log directory {entry!r} does not exist; train first: "
+                            f"python train.py --logdir {entry}")
+        if not os.path.isdir(entry):
+            skipped.append((entry, "a file, not a log directory"))
+            continue
+        if os.path.exists(os.path.join(entry, "config.json")):
+            runs.append(entry)
+            continue
+        found = sorted(root for root, _, files in os.walk(entry) if "config.json" in files)
+        if found:
+            runs.extend(found)
+        else:
+            skipped.append((entry, "no config.json in it or in its sub-folders, so no run "
+                                   "written by train.py"))
+    unique = list(dict.fromkeys(runs))  # `runs runs/a` names runs/a twice
+    return unique, skipped
+
+
+# --------------------------------------------------------------------------------------------------
+# Model and predictions
+# --------------------------------------------------------------------------------------------------
+
 def restore_model(logdir, checkpoint=None, best=False, test_batch_stats=False):
-    """Rebuild the model from logdir/config.json and restore a checkpoint into it."""
-    import tensorflow as tf
+    """Rebuild the model from logdir/config.json and restore a checkpoint into it.
 
-    import models
-    import rundir
-
+    Returns (model, config, checkpoint path, step).
+    """
     config = rundir.read_config(logdir)
+    if best and config.get("val_fraction", 0) == 0:
+        raise UserError(f"--best needs a validation split: {logdir!r} was trained with "
+                        "--val-fraction 0, so its best/ checkpoint was chosen on the test set; "
+                        "evaluate the last checkpoint, or train with --val-fraction 0.1")
     if checkpoint is None:
         folder = os.path.join(logdir, "best" if best else "ckpt")
         checkpoint = tf.train.latest_checkpoint(folder)
@@ -88,10 +160,6 @@ def restore_model(logdir, checkpoint=None, best=False, test_batch_stats=False):
 
 def make_predictor(model, config):
     """A tf.function: uint8 images [N, 32, 32, 3] -> class probabilities [N, classes] float32."""
-    import tensorflow as tf
-
-    import cifar_input
-
     mean = tf.constant(config["mean"], tf.float32)
     std = tf.constant(config["std"], tf.float32)
 
@@ -104,15 +172,12 @@ def make_predictor(model, config):
 
 
 def probabilities(predict, images, batch_size):
-    import numpy as np
     return np.concatenate([predict(images[i:i + batch_size]).numpy()
                            for i in range(0, len(images), batch_size)])
 
 
 def metrics(probs, labels, fine_to_coarse=None):
-    """Every figure of eval.json from probabilities [N, C] and integer labels [N] (numpy)."""
-    import numpy as np
-
+    """Every figure of the eval json from probabilities [N, C] and integer labels [N] (numpy)."""
     n, classes = probs.shape
     predicted = probs.argmax(1)
     top5 = np.argsort(-probs, axis=1)[:, :5]
@@ -135,111 +200,247 @@ def metrics(probs, labels, fine_to_coarse=None):
     return out
 
 
-def plot_confusion(confusion, names, path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+# --------------------------------------------------------------------------------------------------
+# Which data: the run's, or another dataset of the same label format
+# --------------------------------------------------------------------------------------------------
 
+def eval_dataset(config, args):
+    """(dataset, data_dir) to evaluate on; a UserError for a combination that cannot be honoured.
+
+    The run's dataset by default. `--data-dir` for a run trained on the bundled sample means the
+    full CIFAR-10 in that folder (the sample has no other location). Another dataset must have the
+    run's label format and number of classes (cifar10 and cifar10-sample share one).
+    """
+    trained = config["dataset"]
+    dataset = args.dataset or ("cifar10" if trained == "cifar10-sample" and args.data_dir
+                               else trained)
+    if cifar_input.num_classes(dataset, config["labels"]) != config["num_classes"]:
+        raise UserError(f"the run was trained on {trained} ({config['num_classes']} classes, "
+                        f"{config['labels']} labels); it cannot be evaluated on {dataset}")
+    if dataset == "cifar10-sample" and args.data_dir:
+        raise UserError("--dataset cifar10-sample is the sample bundled in the repository; "
+                        "--data-dir does not apply to it (leave it out)")
+    if args.split == "val" and dataset != trained:
+        raise UserError(f"--split val is the run's validation split of {trained}; on {dataset} "
+                        "use --split test")
+    if dataset == "cifar10-sample":
+        return dataset, cifar_download.find_data("", dataset)
+    if args.data_dir:
+        return dataset, cifar_download.find_data(args.data_dir, dataset)
+    if dataset == trained and os.path.isdir(config.get("data_root") or ""):
+        return dataset, config["data_root"]  # the folder training found
+    # Another dataset without --data-dir: where the environment says, else the default `data`.
+    default = config["data_dir"] if dataset == trained else os.environ.get("CIFAR_DATA_DIR",
+                                                                           "data")
+    return dataset, cifar_download.find_data(default, dataset)
+
+
+def load_images(dataset, data_dir, config, split):
+    """(uint8 images [N, 32, 32, 3], int32 labels [N]) of `split`."""
+    if split == "test":  # no need to read the training files
+        return cifar_input.load_split(data_dir, "test", dataset, config["labels"])
+    splits = cifar_input.load_dataset(data_dir, dataset, labels=config["labels"],
+                                      val_fraction=config["val_fraction"])
+    if splits["val"] is None:
+        raise UserError("the run was trained without a validation split (--val-fraction 0); "
+                        "use --split test")
+    return splits["val"]
+
+
+def output_name(config, checkpoint_kind, split, dataset, args):
+    """eval-<split>-<checkpoint>[-batchstats<B>][-on-<dataset>]: what was evaluated, how."""
+    name = f"{split}-{checkpoint_kind}"
+    if args.bn_test_batch_stats:
+        name += f"-batchstats{args.batch_size}"
+    if dataset != config["dataset"]:
+        name += f"-on-{dataset}"
+    return name
+
+
+# --------------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------------
+
+def plot_confusion(confusion, names, path, title, row_normalized=False):
+    """Confusion matrix C[true, predicted]: counts, or shares of each true class; a colour bar."""
     confusion = np.asarray(confusion)
     rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
-    size = 4 + 0.12 * len(names)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    shown = rates if row_normalized else confusion
+    size = 4.5 + 0.12 * len(names)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if row_normalized else None)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("share of the true class" if row_normalized else "images")
     ticks = range(len(names))
     label_size = 8 if len(names) <= 20 else 4
     ax.set_xticks(ticks, names, rotation=90, fontsize=label_size)
     ax.set_yticks(ticks, names, fontsize=label_size)
     if len(names) <= 20:
+        bright = shown.max() / 2 if shown.max() > 0 else 1
         for i in ticks:
             for j in ticks:
-                ax.text(j, i, confusion[i, j], ha="center", va="center", fontsize=6,
-                        color="white" if rates[i, j] > 0.5 else "black")
+                text = f"{rates[i, j]:.2f}" if row_normalized else str(confusion[i, j])
+                ax.text(j, i, text, ha="center", va="center", fontsize=6,
+                        color="white" if shown[i, j] > bright else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_curves(logdirs, path):
-    """Train loss and held-out accuracy per epoch of several runs, side by side (metrics.jsonl)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def read_metrics(logdir):
+    try:
+        with open(os.path.join(logdir, "metrics.jsonl")) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {logdir}/metrics.jsonl ({e})") from None
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for logdir in logdirs:
-        try:
-            with open(os.path.join(logdir, "metrics.jsonl")) as f:
-                rows = [json.loads(line) for line in f if line.strip()]
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read {logdir}/metrics.jsonl ({e})") from None
+
+def plot_curves(logdirs, path, datasets=None):
+    """Loss (train solid, held-out dashed) and accuracy per epoch of several runs, side by side.
+
+    Runs of under 20 epochs get a marker on every epoch, so a 2-epoch run is not a bare line.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    names = []
+    for i, logdir in enumerate(logdirs):
+        rows = read_metrics(logdir)
         epochs = [r["epoch"] for r in rows]
         held_out = "val" if rows and "val_accuracy" in rows[0] else "test"
         label = os.path.basename(os.path.normpath(logdir))
-        left.plot(epochs, [r["train_loss"] for r in rows], label=label)
-        right.plot(epochs, [100 * r[f"{held_out}_accuracy"] for r in rows],
-                   label=f"{label} ({held_out})")
-    left.set(xlabel="epoch", ylabel="train loss (cross-entropy)")
+        names.append(label)
+        style = dict(color=f"C{i % 10}", marker="o" if len(rows) < 20 else None, markersize=4)
+        left.plot(epochs, [r["train_loss"] for r in rows], label=f"{label} train", **style)
+        left.plot(epochs, [r[f"{held_out}_loss"] for r in rows], linestyle="--",
+                  label=f"{label} {held_out}", **style)
+        right.plot(epochs, [100 * r["train_accuracy"] for r in rows], label=f"{label} train",
+                   **style)
+        right.plot(epochs, [100 * r[f"{held_out}_accuracy"] for r in rows], linestyle="--",
+                   label=f"{label} {held_out}", **style)
+    left.set(xlabel="epoch", ylabel="loss (cross-entropy)")
     right.set(xlabel="epoch", ylabel="accuracy %")
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    on = ", ".join(sorted(set(datasets))) if datasets else "?"
+    shown = ", ".join(names) if len(names) <= 4 else f"{len(names)} runs"
+    fig.suptitle(f"Learning curves on {on}: {shown}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def export(model, config, predict, path):
-    """SavedModel whose `serving_default` maps uint8 images [N, 32, 32, 3] to probabilities."""
-    import tensorflow as tf
+# --------------------------------------------------------------------------------------------------
+# Export: a SavedModel that is hard to misuse
+# --------------------------------------------------------------------------------------------------
 
-    module = tf.Module()
-    module.model = model  # tracks the variables
-    module.predict = predict
-    tf.saved_model.save(module, path, signatures={"serving_default": predict})
+class Exported(tf.Module):
+    """What `tf.saved_model.load(DIR)` returns, used as
 
+        model = tf.saved_model.load(DIR)
+        probabilities = model(images)   # uint8 [N, 32, 32, 3] -> [N, C]; [32, 32, 3] -> [C]
+        model.class_names               # string [C]
+
+    Any dtype but uint8 is refused with an error naming the fix (the scale of float images cannot
+    be guessed); float32 images in [0, 1] go through `model.from_unit_float(images)` explicitly.
+    The signature `serving_default` takes `images` uint8 [N, 32, 32, 3] and returns
+    `probabilities` [N, C].
+    """
+
+    REFUSED = (tf.float16, tf.float32, tf.float64, tf.int32, tf.int64)
+
+    def __init__(self, model, predict, class_names):
+        super().__init__(name="exported")
+        self.model = model  # tracks the variables
+        self.predict = predict
+        self.class_names = tf.Variable(class_names, dtype=tf.string, trainable=False,
+                                       name="class_names")
+
+    def _any_shape(self, images):
+        """uint8 [32, 32, 3] or [N, 32, 32, 3] -> probabilities [C] or [N, C] (static rank)."""
+        if images.shape.rank == 3:
+            return self.predict(images[None])[0]
+        return self.predict(images)
+
+    @tf.function
+    def __call__(self, images):
+        if images.dtype != tf.uint8:  # decided at trace time: this graph only refuses
+            tf.debugging.Assert(False, [f"images must be uint8 (0..255), got {images.dtype.name};"
+                                        " for float32 images in [0, 1] call "
+                                        "model.from_unit_float(images)"])
+            return tf.zeros([0], tf.float32)
+        return self._any_shape(images)
+
+    @tf.function
+    def from_unit_float(self, images):
+        """float32 images in [0, 1] (uint8 / 255), [32, 32, 3] or [N, 32, 32, 3]."""
+        tf.debugging.Assert(tf.logical_and(tf.reduce_min(images) >= 0.0,
+                                           tf.reduce_max(images) <= 1.0),
+                            ["from_unit_float takes images in [0, 1], got values from",
+                             tf.reduce_min(images), "to", tf.reduce_max(images)])
+        return self._any_shape(tf.cast(tf.round(images * 255.0), tf.uint8))
+
+
+def export(model, predict, class_names, path):
+    """Write the SavedModel of `Exported`: every accepted and every refusing input traced."""
+    module = Exported(model, predict, class_names)
+    for shape in ([None, 32, 32, 3], [32, 32, 3]):  # a batch, one image
+        module.__call__.get_concrete_function(tf.TensorSpec(shape, tf.uint8, name="images"))
+        module.from_unit_float.get_concrete_function(tf.TensorSpec(shape, tf.float32,
+                                                                   name="images"))
+    for dtype in Exported.REFUSED:  # any shape: the graph only says what to pass instead
+        module.__call__.get_concrete_function(tf.TensorSpec(None, dtype, name="images"))
+    serving = tf.function(lambda images: {"probabilities": module.predict(images)},
+                          input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.uint8,
+                                                         name="images")])
+    tf.saved_model.save(module, path, signatures={"serving_default": serving})
+
+
+# --------------------------------------------------------------------------------------------------
+# One run, then the table
+# --------------------------------------------------------------------------------------------------
 
 def evaluate_logdir(logdir, args):
-    import numpy as np
-
-    import cifar_download
-    import cifar_input
-
     model, config, checkpoint, step = restore_model(logdir, args.checkpoint, args.best,
                                                     args.bn_test_batch_stats)
-    data_dir = args.data_dir or config.get("data_root") or config["data_dir"]
-    if config["dataset"] == "cifar10-sample" or args.data_dir:
-        data_dir = cifar_download.find_data(data_dir, config["dataset"])
-    elif not os.path.isdir(data_dir):
-        data_dir = cifar_download.find_data(config["data_dir"], config["dataset"])
-    splits = cifar_input.load_dataset(data_dir, config["dataset"], labels=config["labels"],
-                                      val_fraction=config["val_fraction"])
-    if splits[args.split] is None:
-        raise UserError(f"{logdir!r} was trained without a validation split (--val-fraction 0); "
-                        "use --split test")
-    images, labels = splits[args.split]
+    kind = "best" if args.best else f"step-{step}" if args.checkpoint else "last"
+    dataset, data_dir = eval_dataset(config, args)
+    images, labels = load_images(dataset, data_dir, config, args.split)
+    mode = f", batch statistics at batch {args.batch_size}" if args.bn_test_batch_stats else ""
+    print(f"evaluating {logdir}: {kind} checkpoint (step {step}) on the {args.split} split of "
+          f"{dataset} ({len(labels):,} images){mode}", flush=True)
     predict = make_predictor(model, config)
     probs = probabilities(predict, images, args.batch_size)
     mapping = None
-    if config["dataset"] == "cifar100" and config["labels"] == "fine":
+    if dataset == "cifar100" and config["labels"] == "fine":
         mapping = np.asarray(cifar_input.fine_to_coarse(data_dir))
     result = metrics(probs, np.asarray(labels), mapping)
-    result.update(logdir=logdir, checkpoint=checkpoint, step=step, split=args.split,
-                  bn_test_batch_stats=args.bn_test_batch_stats, batch_size=args.batch_size,
-                  dataset=config["dataset"], model=config["model"], act=config["act"],
-                  bn=config["bn"])
-    suffix = "" if args.split == "test" else "-" + args.split
-    with open(os.path.join(logdir, f"eval{suffix}.json"), "w") as f:
+    health = rundir.run_health(logdir, config["num_classes"])
+    result.update(logdir=logdir, checkpoint=checkpoint, checkpoint_kind=kind, step=step,
+                  split=args.split, dataset=dataset, data_dir=data_dir,
+                  trained_on=config["dataset"], bn_test_batch_stats=args.bn_test_batch_stats,
+                  batch_size=args.batch_size, model=config["model"], act=config["act"],
+                  bn=config["bn"], health=health)
+    name = output_name(config, kind, args.split, dataset, args)
+    json_path = os.path.join(logdir, f"eval-{name}.json")
+    with open(json_path, "w") as f:
         json.dump(result, f, indent=1)
-    names = cifar_input.class_names(data_dir, config["dataset"], config["labels"])
-    plot_confusion(result["confusion"], names, os.path.join(logdir, f"confusion{suffix}.png"),
-                   f"{logdir}  {args.split}  top-1 {100 * result['top1']:.2f}%")
+    names = cifar_input.class_names(data_dir, dataset, config["labels"])
+    png_path = os.path.join(logdir, f"confusion-{name}.png")
+    mode = f", batch statistics (batch {args.batch_size})" if args.bn_test_batch_stats else \
+        ", moving statistics" if config["bn"] else ""
+    plot_confusion(result["confusion"], names, png_path,
+                   f"{os.path.basename(os.path.normpath(logdir))}: {dataset} {args.split}, "
+                   f"{kind} checkpoint (step {step}){mode}\ntop-1 {100 * result['top1']:.2f}%",
+                   row_normalized=args.row_normalized)
+    print(f"  wrote {json_path} and {png_path}")
     if args.export:
-        export(model, config, predict, args.export)
-        print(f"exported SavedModel to {args.export}")
+        export(model, predict, names, args.export)
+        print(f"  exported SavedModel to {args.export} (model = tf.saved_model.load("
+              f"{args.export!r}); model(uint8 images) -> probabilities)")
     return result
 
 
@@ -247,16 +448,24 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.batch_size <= 0:
         raise UserError(f"--batch-size must be positive, got {args.batch_size}")
-    if args.export and len(args.logdir) > 1:
-        raise UserError("--export takes one --logdir")
-    if args.checkpoint and len(args.logdir) > 1:
-        raise UserError("--checkpoint takes one --logdir")
-    results = [evaluate_logdir(logdir, args) for logdir in args.logdir]
+    runs, skipped = find_runs(args.logdir)
+    if not runs:
+        raise UserError("no run to evaluate: " + "; ".join(f"{entry}: {reason}"
+                                                           for entry, reason in skipped))
+    for entry, reason in skipped:
+        print(f"skipping {entry}: {reason}")
+    if args.export and len(runs) > 1:
+        raise UserError(f"--export takes one run, got {len(runs)}")
+    if args.checkpoint and len(runs) > 1:
+        raise UserError(f"--checkpoint takes one run, got {len(runs)}")
+    results = [evaluate_logdir(logdir, args) for logdir in runs]
     if args.plot:
-        plot_curves(args.logdir, args.plot)
+        plot_curves(runs, args.plot, [r["trained_on"] for r in results])
+        print(f"  wrote the learning curves to {args.plot}")
 
     header = f"{'logdir':<32} {'model':<8} {'act':<10} {'bn':<3} {'step':>7} {'top-1':>7} " \
              f"{'top-5':>7} {'loss':>7} {'ECE':>6}"
+    print()
     print(header)
     print("-" * len(header))
     for r in results:
@@ -265,6 +474,8 @@ def main(argv=None):
               f"{r['loss']:>7.4f} {r['ece']:>6.4f}")
         if "superclass_top1" in r:
             print(f"{'':<32} superclass top-1 {100 * r['superclass_top1']:.2f}%")
+        if r["health"]:
+            print(f"{'':<32} ^ {r['health']}: its numbers mean nothing")
     return 0
 
 

@@ -57,28 +57,208 @@ def test_superclass_accuracy_through_the_mapping():
     assert m["top1"] == 0 and m["superclass_top1"] == 0.5  # 0->1 and 2->3 keep the superclass
 
 
-def test_export_serves_uint8_images_and_matches_eval(run, tmp_path):
-    export_dir = str(tmp_path / "exported")
-    assert evaluate.main(["--logdir", run, "--export", export_dir]) == 0
+def sample_test_images():
     import cifar_download
     import cifar_input
-    images, _ = cifar_input.load_split(cifar_download.find_data("data", "cifar10-sample"), "test",
-                                        "cifar10-sample")
-    loaded = tf.saved_model.load(export_dir)
-    served = loaded.signatures["serving_default"](tf.constant(images[:64]))
-    served = list(served.values())[0].numpy()
+    return cifar_input.load_split(cifar_download.find_data("", "cifar10-sample"), "test",
+                                  "cifar10-sample")
+
+
+def test_export_is_callable_and_matches_eval(run, tmp_path):
+    """The README's three lines: load, call on uint8 images (a batch or one), read class names."""
+    export_dir = str(tmp_path / "exported")
+    assert evaluate.main(["--logdir", run, "--export", export_dir]) == 0
+    images, _ = sample_test_images()
     model, config, _, _ = evaluate.restore_model(run)
     direct = evaluate.probabilities(evaluate.make_predictor(model, config), images[:64], 32)
-    np.testing.assert_allclose(served, direct, atol=1e-5)
-    np.testing.assert_allclose(served.sum(1), 1.0, atol=1e-5)
+
+    loaded = tf.saved_model.load(export_dir)
+    np.testing.assert_allclose(loaded(images[:64]).numpy(), direct, atol=1e-5)
+    one = loaded(images[3]).numpy()  # a single [32, 32, 3] image -> [C]
+    assert one.shape == (10,)
+    np.testing.assert_allclose(one, direct[3], atol=1e-5)
+    served = loaded.signatures["serving_default"](images=tf.constant(images[:64]))
+    assert list(served) == ["probabilities"]
+    np.testing.assert_allclose(served["probabilities"].numpy(), direct, atol=1e-5)
+    assert [n.decode() for n in loaded.class_names.numpy()] == \
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    # float32 in [0, 1] only through the explicit door, and equal to the uint8 path
+    np.testing.assert_allclose(loaded.from_unit_float(images[:64] / np.float32(255)).numpy(),
+                               direct, atol=1e-5)
 
 
-def test_several_logdirs_give_one_table_and_a_plot(run, capsys, tmp_path):
+def test_export_refuses_what_it_would_have_to_guess(run, tmp_path):
+    """Float images were cast to uint8 (x / 255 -> all zeros): now refused, naming the fix."""
+    export_dir = str(tmp_path / "exported")
+    assert evaluate.main(["--logdir", run, "--export", export_dir]) == 0
+    loaded = tf.saved_model.load(export_dir)
+    images, _ = sample_test_images()
+    for wrong in (images[:4] / 255, (images[:4] / 255).astype(np.float32),
+                  images[:4].astype(np.int32)):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="must be uint8.*from_unit_float"):
+            loaded(wrong)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"in \[0, 1\]"):
+        loaded.from_unit_float(images[:4].astype(np.float32))  # 0..255 floats are not [0, 1]
+    with pytest.raises(ValueError, match="32, 32, 3"):
+        loaded(images[:4, :16])
+
+
+@pytest.fixture(scope="module")
+def val_run(tmp_path_factory):
+    logdir = str(tmp_path_factory.mktemp("evalvalrun"))
+    assert train.main(TINY + ["--val-fraction", "0.1", "--logdir", logdir]) == 0
+    return logdir
+
+
+def test_several_logdirs_give_one_table_and_a_plot(run, val_run, capsys, tmp_path):
     plot = str(tmp_path / "curves.png")
-    assert evaluate.main(["--logdir", run, run, "--best", "--plot", plot]) == 0
+    assert evaluate.main(["--logdir", run, val_run, "--plot", plot]) == 0
     out = capsys.readouterr().out
     assert out.count("resnet") == 2 and "top-1" in out
-    assert os.path.getsize(plot) > 5000
+    assert os.path.getsize(plot) > 5000 and f"wrote the learning curves to {plot}" in out
+
+
+def test_best_needs_a_validation_split(run, val_run, capsys):
+    with pytest.raises(UserError, match="--best needs a validation split.*--val-fraction 0"):
+        evaluate.main(["--logdir", run, "--best"])
+    assert evaluate.main(["--logdir", val_run, "--best", "--split", "val"]) == 0
+    result = json.load(open(os.path.join(val_run, "eval-val-best.json")))
+    assert result["split"] == "val" and result["checkpoint_kind"] == "best"
+    assert result["images"] == 100  # 10 % of the sample's 1,000 training images
+
+
+def test_outputs_are_named_by_split_checkpoint_and_mode(run, capsys):
+    """--bn-test-batch-stats and --checkpoint used to overwrite eval.json and confusion.png."""
+    assert evaluate.main(["--logdir", run]) == 0
+    assert evaluate.main(["--logdir", run, "--bn-test-batch-stats", "--batch-size", "50"]) == 0
+    ckpt = tf.train.latest_checkpoint(os.path.join(run, "ckpt"))
+    step = int(ckpt.rsplit("-", 1)[1])
+    assert evaluate.main(["--logdir", run, "--checkpoint", ckpt]) == 0
+    out = capsys.readouterr().out
+    for name in ("test-last", "test-last-batchstats50", f"test-step-{step}"):
+        json_path = os.path.join(run, f"eval-{name}.json")
+        png_path = os.path.join(run, f"confusion-{name}.png")
+        assert f"wrote {json_path} and {png_path}" in out
+        assert os.path.getsize(png_path) > 5000
+    normal = json.load(open(os.path.join(run, "eval-test-last.json")))
+    batch = json.load(open(os.path.join(run, "eval-test-last-batchstats50.json")))
+    assert not normal["bn_test_batch_stats"] and batch["bn_test_batch_stats"]
+    assert normal["top1"] != batch["top1"] or normal["loss"] != batch["loss"]
+    assert not os.path.exists(os.path.join(run, "eval.json"))
+
+
+def test_logdir_scans_folders_and_skips_what_is_not_a_run(run, tmp_path, capsys):
+    """`--logdir runs/*` aborted on the first file; `--logdir runs` did not look inside."""
+    import shutil
+    runs = tmp_path / "runs"
+    shutil.copytree(run, runs / "group" / "a")
+    (runs / "notes.txt").write_text("not a run")
+    (runs / "empty").mkdir()
+    assert evaluate.main(["--logdir", str(runs)]) == 0  # finds runs/group/a two levels down
+    out = capsys.readouterr().out
+    assert "evaluating " + str(runs / "group" / "a") in out
+    entries = sorted(str(p) for p in runs.iterdir())  # what the shell makes of runs/*
+    assert evaluate.main(["--logdir", *entries]) == 0
+    out = capsys.readouterr().out
+    assert f"skipping {runs / 'notes.txt'}: a file" in out
+    assert f"skipping {runs / 'empty'}: no config.json" in out
+    assert out.count("evaluating ") == 1
+    with pytest.raises(UserError, match="no run to evaluate"):
+        evaluate.main(["--logdir", str(runs / "empty"), str(runs / "notes.txt")])
+
+
+def test_dead_and_diverged_runs_are_marked(run, tmp_path, capsys):
+    import math
+    import shutil
+    dead, diverged = str(tmp_path / "dead"), str(tmp_path / "diverged")
+    shutil.copytree(run, dead)
+    shutil.copytree(run, diverged)
+    with open(os.path.join(dead, "metrics.jsonl"), "a") as f:  # an epoch stuck at ln 10
+        f.write(json.dumps({"epoch": 2, "train_loss": math.log(10), "train_accuracy": 0.1,
+                            "test_loss": math.log(10), "test_accuracy": 0.1}) + "\n")
+    with open(os.path.join(diverged, "diverged.json"), "w") as f:
+        json.dump({"step": 13, "loss": float("nan")}, f)
+    assert evaluate.main(["--logdir", run, dead, diverged]) == 0
+    out = capsys.readouterr().out
+    assert out.count("dead: training loss 2.3026 = ln(10)") == 1
+    assert out.count("diverged: non-finite loss at step 13") == 1
+    assert json.load(open(os.path.join(run, "eval-test-last.json")))["health"] is None
+    assert json.load(open(os.path.join(dead, "eval-test-last.json")))["health"].startswith("dead")
+
+
+@pytest.fixture
+def full_format_copy(tmp_path, monkeypatch):
+    """Small synthetic files in the full CIFAR-10 layout (30 test images)."""
+    import cifar_input
+    from conftest import write_cifar10
+    monkeypatch.setitem(cifar_input.FORMATS["cifar10"], "records", {})  # small synthetic files
+    write_cifar10(str(tmp_path / "full"))
+    return str(tmp_path / "full")
+
+
+def test_data_dir_evaluates_a_sample_run_on_another_dataset(run, full_format_copy, capsys):
+    """--data-dir was ignored for runs trained on the sample."""
+    assert evaluate.main(["--logdir", run, "--data-dir", full_format_copy]) == 0
+    out = capsys.readouterr().out
+    assert "on the test split of cifar10 (30 images)" in out
+    result = json.load(open(os.path.join(run, "eval-test-last-on-cifar10.json")))
+    assert result["images"] == 30 and result["dataset"] == "cifar10"
+    assert result["trained_on"] == "cifar10-sample"
+    assert result["data_dir"] == full_format_copy
+
+
+def test_data_dir_that_cannot_be_honoured_is_refused(run, full_format_copy, tmp_path):
+    with pytest.raises(UserError, match="cannot be evaluated on cifar100"):
+        evaluate.main(["--logdir", run, "--dataset", "cifar100", "--data-dir", full_format_copy])
+    with pytest.raises(UserError, match="--data-dir does not apply"):
+        evaluate.main(["--logdir", run, "--dataset", "cifar10-sample", "--data-dir",
+                       full_format_copy])
+    with pytest.raises(UserError, match="validation split of cifar10-sample"):
+        evaluate.main(["--logdir", run, "--split", "val", "--data-dir", full_format_copy])
+    with pytest.raises(UserError, match="does not exist"):  # a typo: nothing created
+        evaluate.main(["--logdir", run, "--data-dir", str(tmp_path / "ful")])
+    assert not (tmp_path / "ful").exists()
+
+
+def figures_of(monkeypatch):
+    """The figures eval.py closes, kept for inspection instead."""
+    kept = []
+    monkeypatch.setattr(evaluate.plt, "close", kept.append)
+    return kept
+
+
+def test_confusion_plot_names_dataset_step_and_mode(run, monkeypatch, tmp_path):
+    kept = figures_of(monkeypatch)
+    assert evaluate.main(["--logdir", run, "--bn-test-batch-stats", "--batch-size", "50",
+                          "--row-normalized"]) == 0
+    (fig,) = kept
+    ax, bar = fig.axes  # the matrix and its colour bar
+    title = ax.get_title()
+    ckpt = tf.train.latest_checkpoint(os.path.join(run, "ckpt"))
+    assert "cifar10-sample test" in title and f"step {ckpt.rsplit('-', 1)[1]}" in title
+    assert "batch statistics (batch 50)" in title
+    assert bar.get_ylabel() == "share of the true class"
+    rates = ax.images[0].get_array()
+    np.testing.assert_allclose(rates.sum(1)[rates.sum(1) > 0], 1, atol=1e-9)
+    kept.clear()
+    assert evaluate.main(["--logdir", run]) == 0
+    ax, bar = kept[0].axes
+    assert bar.get_ylabel() == "images" and ax.images[0].get_array().sum() == 500
+    assert "moving statistics" in ax.get_title()
+
+
+def test_learning_curves_show_train_and_test_loss_with_markers(run, val_run, monkeypatch,
+                                                               tmp_path):
+    kept = figures_of(monkeypatch)
+    evaluate.plot_curves([run, val_run], str(tmp_path / "c.png"), ["cifar10-sample"] * 2)
+    (fig,) = kept
+    loss, accuracy = fig.axes
+    labels = [line.get_label() for line in loss.lines]
+    name = os.path.basename(run)
+    assert f"{name} train" in labels and f"{name} test" in labels
+    assert f"{os.path.basename(val_run)} val" in labels
+    assert all(line.get_marker() == "o" for line in loss.lines)  # 1-epoch runs: markers
+    assert fig._suptitle.get_text().startswith("Learning curves on cifar10-sample: " + name)
 
 
 def test_missing_checkpoint_and_missing_logdir(tmp_path):
@@ -115,7 +295,8 @@ def test_val_split_needs_a_validation_split(run):
 
 
 def test_test_batch_stats_switch_changes_inference(run):
-    """The seed blog's behaviour: with batch statistics at test time, results depend on the batch."""
+    """The blog post "激活函数(relu,prelu,elu,+BN)对比on cifar10" normalised test batches by their own
+    statistics: with batch statistics at test time, results depend on the batch."""
     import cifar_download
     import cifar_input
     images, _ = cifar_input.load_split(cifar_download.find_data("", "cifar10-sample"), "test",
@@ -144,7 +325,7 @@ def test_cifar100_end_to_end_on_synthetic_files(labels, tmp_path, monkeypatch):
                        "--batch-size", "100", "--epochs", "1", "--max-steps", "2",
                        "--no-histograms", "--logdir", logdir]) == 0
     assert evaluate.main(["--logdir", logdir]) == 0
-    result = json.load(open(os.path.join(logdir, "eval.json")))
+    result = json.load(open(os.path.join(logdir, "eval-test-last.json")))
     assert len(result["per_class_accuracy"]) == (100 if labels == "fine" else 20)
     assert ("superclass_top1" in result) == (labels == "fine")
     if labels == "fine":  # a superclass hit is at least as likely as an exact hit

@@ -16,17 +16,9 @@ per field); files are read with `tf.data.FixedLengthRecordDataset`. Every file i
 The pipeline works batch-wise on an in-memory copy. CIFAR-10 is 150 MB of uint8, so the whole
 training set stays in memory as one tensor; each step gathers a batch of indices and crops and
 flips the whole batch in the graph (the random offsets and the flip live in the gather indices).
-Measured against the TF1 tutorial's per-record `dataset.map` (pad-4 zero-padded crop + flip +
-per-channel normalisation, batch 128, 50,000 training images, median of 5 passes of 19,968
-images, TF 2.21, 2 cores shared with other jobs), two runs at load average ~3.7 and ~2.6:
-
-    python bench_input.py --data-dir /work/data --dataset cifar10
-    per record (dataset.map on each record)      7,785 | 8,593 images/s
-    per batch (cifar_input.Pipeline, in memory) 28,197 | 45,625 images/s
-
-so the per-batch way is the Pipeline: 3.6-5.3x faster, above the 20,000 images/s target. Without
-normalisation the batch-wise crop + flip alone runs at ~60,000 images/s: writing the float32
-batch is the larger cost.
+It does the work of the TF1 tutorial's per-record `dataset.map` (pad-4 zero-padded crop + flip +
+per-channel normalisation + batch) with one gather per batch instead of one map call per image;
+docs/PERFORMANCE.md compares the two (`python -m benchmarks.bench_input`).
 
 Order and augmentation are pure functions of (seed, epoch, step) (stateless random ops), so a run
 resumed at step k of an epoch sees exactly the batches an uninterrupted run would have seen.

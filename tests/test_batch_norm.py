@@ -58,7 +58,7 @@ def test_ema_with_decay_one_half_over_3_then_6_gives_5():
     bn(tf.fill([4, 1], 6.0), training=True)  # 0.5 * 1.5 + 0.5 * 6 = 3.75
     assert float(bn.moving_mean[0]) == 3.75
     bn.moving_mean.assign([3.0])
-    bn(tf.fill([4, 1], 6.0), training=True)  # the style guide's case: from 3, one step of 6
+    bn(tf.fill([4, 1], 6.0), training=True)  # from 3, one step of 6: 0.5 * 3 + 0.5 * 6
     assert float(bn.moving_mean[0]) == 4.5
     bn2 = BatchNorm(1, decay=0.5)
     bn2.moving_mean.assign([4.0])

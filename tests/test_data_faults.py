@@ -1,7 +1,6 @@
 """Every bad data input ends in one DataError line that names the problem, never a deep TF error.
 
-Counted in the closing note of the reliability issue: the parametrised cases below plus the
-hypothesis examples (random bytes and sizes).
+The cases: the parametrised ones below plus the hypothesis examples (random bytes and sizes).
 """
 
 import io

@@ -1,7 +1,9 @@
 """Cut the bundled sample (data/cifar10-sample) from a full CIFAR-10 in the official binary layout.
 
-    python ../shared/tools/make_cifar10_binary.py /work/data        # full set from the JPEGs
-    python tools/make_sample.py /work/data/cifar-10-batches-bin data/cifar10-sample
+    python tools/make_sample.py "$CIFAR_DATA_DIR/cifar-10-batches-bin" data/cifar10-sample
+
+The bundled sample was cut from the copy of CIFAR-10 described in docs/RESULTS.md (rebuilt from
+JPEG images in the official layout), so it regenerates byte for byte only from that copy.
 
 The sample keeps the official layout (`cifar-10-batches-bin/data_batch_{1..5}.bin`,
 `test_batch.bin`, `batches.meta.txt`), so every code path that reads real CIFAR-10 reads it too:

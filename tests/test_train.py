@@ -90,13 +90,13 @@ def test_batch_norm_statistics_change_and_are_restored(tiny_run):
 def test_eval_reproduces_the_accuracy_at_the_end_of_training(tiny_run):
     logdir, _ = tiny_run
     assert evaluate.main(["--logdir", logdir]) == 0
-    with open(os.path.join(logdir, "eval.json")) as f:
+    with open(os.path.join(logdir, "eval-test-last.json")) as f:
         result = json.load(f)
     # Same checkpoint, same images, inference mode: equal up to one image of 500 whose argmax a
     # different batch size's float rounding could flip.
     assert abs(result["top1"] - metrics_of(logdir)[-1]["test_accuracy"]) <= 1 / 500
     assert abs(result["loss"] - metrics_of(logdir)[-1]["test_loss"]) < 1e-4
-    assert os.path.getsize(os.path.join(logdir, "confusion.png")) > 1000
+    assert os.path.getsize(os.path.join(logdir, "confusion-test-last.png")) > 1000
 
 
 def test_tensorboard_has_scalars_and_histograms(tiny_run):
@@ -261,7 +261,7 @@ def test_the_readme_main_job_runs(tmp_path):
         proc = subprocess.run([sys.executable] + argv[1:], cwd=work, capture_output=True,
                               text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
-    assert os.path.exists(work / "runs" / "sample" / "eval.json")
+    assert os.path.exists(work / "runs" / "sample" / "eval-test-last.json")
     assert "top-1" in proc.stdout
 
 

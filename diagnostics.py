@@ -1,0 +1,382 @@
+"""Why an arm wins: variance shift, recomputed batch-norm statistics, bias shift, dead units.
+
+    python diagnostics.py --logdir runs/a runs/b           # held-out = the validation split
+    python diagnostics.py --logdir runs/a --split test --images 2000 --out diag/
+
+Every figure is measured in inference mode (moving batch-norm statistics, no dropout, the
+expectation of random activations) on held-out images, by recording what each BatchNorm layer
+receives and what each activation returns during ordinary forward passes.
+
+Variance shift (Li et al. 2019, "Understanding the disharmony between dropout and batch
+normalization by variance shift", arXiv 1801.05134). During training a BatchNorm layer averages
+the variance of its input *with dropout on*; at inference dropout is off and its input has another
+variance. Per layer and channel c:
+
+    shift_c = Var_inference[x_c] / moving_variance_c          (1 = no shift)
+
+With inverted dropout of rate r right before the layer and an input of mean 0, training sees
+Var[x m / (1 - r)] = E[x^2] / (1 - r), so the shift is 1 - r (the paper's section 3).
+
+Recomputing the statistics (the remedy of the paper's section 5, and of short runs below): after
+training, set every layer's moving mean and variance to the exact mean and variance of its input
+in inference mode over a set of images. Layers are done in the order the forward pass calls them,
+each with the earlier layers already recomputed, so afterwards every layer's statistics are those
+of the input it receives at inference (`recompute_bn_stats`, also `eval.py --recompute-bn-stats`).
+
+Short runs. The moving averages start at mean 0 and variance 1 and follow
+ema = decay * ema + (1 - decay) * batch_stat: after S steps a fraction decay^S of the initial
+value is left (decay 0.99: 0.99^14 = 87% after 14 steps, 37% after 100). A BN run of a few
+dozen steps is then evaluated with statistics that are mostly the initial ones, and its test
+accuracy is poor although training accuracy is fine: the variance shift shows it (ratios far
+from 1), and recomputing the statistics removes it.
+
+Bias shift (Clevert et al. 2015, "Fast and accurate deep network learning by exponential linear
+units", arXiv 1511.07289): units whose outputs have a non-zero mean shift the input of the next
+layer; ReLU's outputs are never negative, ELU's can be. Per activation layer: the mean and the
+standard deviation of its outputs over all held-out images, positions and channels, and the share
+of dead units: channels whose output is exactly 0 at every position of every held-out image
+(ReLU's dead units; ELU and PReLU cannot die this way).
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+
+from errors import UserError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def initial_share_left(decay, steps):
+    """The share of a moving average's initial value left after `steps` updates: decay^steps."""
+    return decay ** steps
+
+
+# --------------------------------------------------------------------------------------------------
+# Recording the inputs of batch-norm layers and the outputs of activations
+# --------------------------------------------------------------------------------------------------
+
+class _Stop(Exception):
+    """Raised inside a forward pass once the layer of interest has been recorded."""
+
+
+@contextlib.contextmanager
+def recording(cls, record):
+    """While active, every `cls` module called as m(x, training) also calls record(m, x, y).
+
+    The forward pass runs eagerly (the model is called directly, not through a tf.function), so
+    the Python hook sees every layer's tensors.
+    """
+    original = cls.__call__
+
+    def hooked(self, x, training):
+        y = original(self, x, training)
+        record(self, x, y)
+        return y
+
+    cls.__call__ = hooked
+    try:
+        yield
+    finally:
+        cls.__call__ = original
+
+
+def named(model, cls):
+    """{id(module): 'path/in/model'} of every `cls` module inside `model`."""
+    return {id(m): "/".join(map(str, path))
+            for path, m in model._flatten(predicate=lambda v: isinstance(v, cls), with_path=True)}
+
+
+def channel_axis(module, x):
+    """The channel axis of a BatchNorm input: the last one, or 1 for NCHW 4-D tensors."""
+    return 1 if x.shape.rank == 4 and getattr(module, "data_format", "NHWC") == "NCHW" else -1
+
+
+class Moments:
+    """Running per-channel count, sum and sum of squares in float64: exact mean and variance."""
+
+    def __init__(self):
+        self.n, self.sum, self.sumsq = 0, 0.0, 0.0
+
+    def add(self, x, axis):
+        import numpy as np
+        x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+        x = x.reshape(-1, x.shape[-1])  # [values, C]
+        self.n += x.shape[0]
+        self.sum = self.sum + x.sum(0)
+        self.sumsq = self.sumsq + (x * x).sum(0)
+
+    def mean(self):
+        return self.sum / self.n
+
+    def variance(self):  # population variance, as batch norm uses
+        return self.sumsq / self.n - self.mean() ** 2
+
+
+def call_order(model, cls, batch):
+    """The `cls` modules of `model` in the order one inference forward pass calls them."""
+    order = []
+    with recording(cls, lambda m, x, y: order.append(m) if m not in order else None):
+        model(batch, training=False)
+    return order
+
+
+def bn_input_moments(model, batches, only=None):
+    """{module: Moments of its input} for every BatchNorm (or just `only`), in inference mode."""
+    from batch_norm import BatchNorm
+
+    moments = {}
+
+    def record(m, x, y):
+        if only is None or m is only:
+            moments.setdefault(m, Moments()).add(x, channel_axis(m, x))
+            if only is not None:
+                raise _Stop  # nothing after this layer is needed
+    with recording(BatchNorm, record):
+        for batch in batches:
+            try:
+                model(batch, training=False)
+            except _Stop:
+                pass
+    return moments
+
+
+def variance_shift(model, batches):
+    """[(layer, {mean, min, max} over channels of Var_inference[x_c] / moving_variance_c})]."""
+    import numpy as np
+    from batch_norm import BatchNorm
+
+    batches = list(batches)
+    names = named(model, BatchNorm)
+    moments = bn_input_moments(model, batches)
+    out = []
+    for m in call_order(model, BatchNorm, batches[0]):
+        ratio = moments[m].variance() / np.asarray(m.moving_variance.numpy(), np.float64)
+        mean_gap = moments[m].mean() - np.asarray(m.moving_mean.numpy(), np.float64)
+        out.append((names[id(m)], dict(mean=float(ratio.mean()), min=float(ratio.min()),
+                                        max=float(ratio.max()),
+                                        mean_abs_mean_gap=float(np.abs(mean_gap).mean()))))
+    return out
+
+
+def recompute_bn_stats(model, batches):
+    """Set every BatchNorm's moving mean / variance to the exact statistics of its inference input.
+
+    Layer by layer in call order (each pass stops at the layer being recomputed), so every layer
+    sees the earlier layers' new statistics. Returns [(layer, old mean, old var, new mean,
+    new var)] with numpy [C] vectors.
+    """
+    import numpy as np
+    from batch_norm import BatchNorm
+
+    batches = list(batches)
+    names = named(model, BatchNorm)
+    changes = []
+    for m in call_order(model, BatchNorm, batches[0]):
+        moments = bn_input_moments(model, batches, only=m)[m]
+        old_mean, old_var = m.moving_mean.numpy(), m.moving_variance.numpy()
+        m.moving_mean.assign(moments.mean().astype(np.float32))
+        m.moving_variance.assign(moments.variance().astype(np.float32))
+        changes.append((names[id(m)], old_mean, old_var, moments.mean(), moments.variance()))
+    return changes
+
+
+def activation_stats(model, batches):
+    """[(layer, {mean, std, dead_fraction, units})] of every activation's output, in call order."""
+    import numpy as np
+    from models.network import Activation
+
+    batches = list(batches)
+    names = named(model, Activation)
+    acc = {}
+
+    def record(m, x, y):
+        y = np.asarray(y, np.float64)
+        axis = 1 if y.ndim == 4 and getattr(model, "data_format", "NHWC") == "NCHW" else -1
+        per_channel = np.moveaxis(y, axis, -1).reshape(-1, y.shape[axis])  # [values, C]
+        a = acc.setdefault(m, dict(n=0, sum=0.0, sumsq=0.0, alive=np.zeros(y.shape[axis], bool)))
+        a["n"] += per_channel.size
+        a["sum"] += per_channel.sum()
+        a["sumsq"] += (per_channel ** 2).sum()
+        a["alive"] |= (per_channel != 0).any(0)
+
+    with recording(Activation, record):
+        for batch in batches:
+            model(batch, training=False)
+    out = []
+    for m in call_order(model, Activation, batches[0]):
+        a = acc[m]
+        mean = a["sum"] / a["n"]
+        out.append((names[id(m)], dict(mean=float(mean),
+                                        std=float(np.sqrt(max(a["sumsq"] / a["n"] - mean ** 2,
+                                                              0.0))),
+                                        dead_fraction=float(1 - a["alive"].mean()),
+                                        units=int(a["alive"].size))))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The command: every diagnostic of one or more log directories, with plots
+# --------------------------------------------------------------------------------------------------
+
+def normalized_batches(images, config, batch_size=500):
+    """uint8 [N, 32, 32, 3] -> list of normalised float32 batches, as training saw them."""
+    import tensorflow as tf
+
+    import cifar_input
+    mean = tf.constant(config["mean"], tf.float32)
+    std = tf.constant(config["std"], tf.float32)
+    return [cifar_input.normalize(images[i:i + batch_size], config["normalization"], mean, std)
+            for i in range(0, len(images), batch_size)]
+
+
+def accuracy(model, batches, labels):
+    import numpy as np
+    predicted = np.concatenate([np.argmax(model(b, training=False).numpy(), 1) for b in batches])
+    return float((predicted == np.asarray(labels)).mean())
+
+
+def load_splits(config, data_dir=None):
+    import cifar_download
+    import cifar_input
+    root = cifar_download.find_data(data_dir or config.get("data_root") or config["data_dir"],
+                                    config["dataset"])
+    return cifar_input.load_dataset(root, config["dataset"], labels=config["labels"],
+                                    val_fraction=config["val_fraction"])
+
+
+def subset(images, labels, n, seed=0):
+    """The first n of a fixed random permutation (all of them when n >= len)."""
+    import numpy as np
+    order = np.random.default_rng(seed).permutation(len(labels))[:n]
+    return images[order], labels[order]
+
+
+def diagnose(logdir, split="val", images=2000, recompute_images=5000, best=False, data_dir=None):
+    """Every diagnostic of one run; the model's statistics are recomputed last (on a copy)."""
+    import eval as evaluate
+
+    model, config, checkpoint, step = evaluate.restore_model(logdir, best=best)
+    splits = load_splits(config, data_dir)
+    if splits[split] is None:
+        raise UserError(f"{logdir!r} has no validation split; use --split test")
+    x, y = subset(*splits[split], images)
+    held_out = normalized_batches(x, config)
+    result = dict(logdir=logdir, checkpoint=checkpoint, step=step, split=split,
+                  images=int(len(y)), act=config["act"], bn=config["bn"],
+                  activations=activation_stats(model, held_out))
+    if config["bn"]:
+        decay = config["model_config"]["bn_decay"]
+        result["initial_share_left"] = initial_share_left(decay, step)
+        result["variance_shift"] = variance_shift(model, held_out)
+        result["accuracy_before"] = accuracy(model, held_out, y)
+        train_x, _ = subset(*splits["train"], recompute_images)
+        recompute_bn_stats(model, normalized_batches(train_x, config))
+        result["recompute_images"] = int(len(train_x))
+        result["accuracy_after_recompute"] = accuracy(model, held_out, y)
+        result["variance_shift_after"] = variance_shift(model, held_out)
+    return result
+
+
+def label(result):
+    return f"{os.path.basename(os.path.normpath(result['logdir']))} ({result['act']}" + \
+        (", BN)" if result["bn"] else ")")
+
+
+def plot(results, out):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    # Bias shift: mean and spread of each activation layer's output, and the dead units.
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=False)
+    for r in results:
+        stats = [s for _, s in r["activations"]]
+        layers = np.arange(len(stats))
+        mean = np.array([s["mean"] for s in stats])
+        std = np.array([s["std"] for s in stats])
+        line, = top.plot(layers, mean, marker=".", label=label(r))
+        top.fill_between(layers, mean - std, mean + std, color=line.get_color(), alpha=0.12)
+        bottom.plot(layers, [100 * s["dead_fraction"] for s in stats], marker=".",
+                    color=line.get_color(), label=label(r))
+    top.axhline(0, color="black", lw=0.6)
+    top.set(ylabel="activation output: mean (band ± std)",
+            title=f"bias shift per activation layer ({results[0]['split']} images)")
+    bottom.set(xlabel="activation layer (forward order)", ylabel="dead units %")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "bias_shift.png"), dpi=110)
+    plt.close(fig)
+
+    with_bn = [r for r in results if "variance_shift" in r]
+    if with_bn:
+        fig, ax = plt.subplots(figsize=(11, 4))
+        for r in with_bn:
+            ratios = [s["mean"] for _, s in r["variance_shift"]]
+            line, = ax.plot(ratios, marker="o", label=f"{label(r)}: acc "
+                            f"{100 * r['accuracy_before']:.1f}%")
+            ax.plot([s["mean"] for _, s in r["variance_shift_after"]], marker="x", ls="--",
+                    color=line.get_color(), label=f"recomputed: acc "
+                    f"{100 * r['accuracy_after_recompute']:.1f}%")
+        ax.axhline(1, color="black", lw=0.6)
+        ax.set_yscale("log")
+        ax.set(xlabel="batch-norm layer (forward order)",
+               ylabel="Var_inference[x] / moving variance",
+               title="variance shift per BN layer (mean over channels); 1 = no shift")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, "variance_shift.png"), dpi=110)
+        plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Variance shift, recomputed BN statistics, bias shift "
+                                            "and dead units of trained runs.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--logdir", nargs="+", required=True, help="log directories of train.py")
+    p.add_argument("--split", choices=["val", "test"], default="val", help="held-out images")
+    p.add_argument("--images", type=int, default=2000, help="held-out images used")
+    p.add_argument("--recompute-images", type=int, default=5000,
+                   help="training images (no augmentation) for the recomputed statistics")
+    p.add_argument("--best", action="store_true", help="the best-on-validation checkpoint")
+    p.add_argument("--data-dir", default=None, help="where the data is (default: as trained)")
+    p.add_argument("--out", default=None, help="folder for diagnostics.json and the plots "
+                                               "(default: the first log directory)")
+    args = p.parse_args(argv)
+    if args.images < 1 or args.recompute_images < 1:
+        raise UserError("--images and --recompute-images must be positive")
+    results = [diagnose(d, args.split, args.images, args.recompute_images, args.best,
+                        args.data_dir) for d in args.logdir]
+    out = args.out or args.logdir[0]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "diagnostics.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    plot(results, out)
+    for r in results:
+        dead = max((s["dead_fraction"] for _, s in r["activations"]), default=0.0)
+        print(f"{r['logdir']}: step {r['step']}, largest dead-unit share {100 * dead:.1f}%, "
+              f"mean output per layer " + " ".join(f"{s['mean']:.2f}" for _, s in r["activations"]))
+        if "variance_shift" in r:
+            print(f"  variance shift per BN layer: " + " ".join(
+                f"{s['mean']:.2f}" for _, s in r["variance_shift"]))
+            print(f"  the moving averages still hold {100 * r['initial_share_left']:.1f}% of "
+                  f"their initial values; {r['split']} accuracy {100 * r['accuracy_before']:.2f}% "
+                  f"-> {100 * r['accuracy_after_recompute']:.2f}% with statistics recomputed on "
+                  f"{r['recompute_images']} training images")
+    print(f"written: {out}/diagnostics.json, bias_shift.png"
+          + (", variance_shift.png" if any("variance_shift" in r for r in results) else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

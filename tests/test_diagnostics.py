@@ -1,0 +1,130 @@
+"""diagnostics.py on constructed cases with known answers, and once on a tiny trained run."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import activations
+import diagnostics
+import train
+from batch_norm import BatchNorm
+from layers import Conv2D, Dropout
+from models.network import Activation
+
+
+class DropThenBN(tf.Module):
+    """x -> inverted dropout (rate r) -> batch norm: Li et al.'s variance-shift arrangement."""
+
+    def __init__(self, rate, channels, decay):
+        super().__init__()
+        self.drop = Dropout(rate, tf.random.Generator.from_seed(1))
+        self.bn = BatchNorm(channels, decay=decay, epsilon=1e-3)
+
+    def __call__(self, x, training):
+        return self.bn(self.drop(x, training), training)
+
+
+def test_variance_shift_of_exact_statistics():
+    net = DropThenBN(0.0, 2, 0.99)
+    net.bn.moving_variance.assign([2.0, 4.0])
+    x = tf.constant([[1.0, 3.0], [-1.0, 5.0]])  # per channel: variance 1 and 1
+    [(name, shift)] = diagnostics.variance_shift(net, [x])
+    assert name == "bn"
+    assert (shift["min"], shift["max"], shift["mean"]) == pytest.approx((0.25, 0.5, 0.375))
+
+
+def test_variance_shift_of_dropout_before_bn_is_one_minus_rate():
+    # Mean-0 input, dropout 0.5 in training: the moving variance learns E[x^2] / (1 - r) = 2,
+    # inference sees 1, so the shift is 1 - r = 0.5 (Li et al. 2019, section 3).
+    rate, rng = 0.5, np.random.default_rng(0)
+    net = DropThenBN(rate, 4, decay=0.9)
+    for _ in range(120):  # 0.9^120 = 3e-6 of the initial variance left
+        net(tf.constant(rng.normal(size=[4000, 4]), tf.float32), training=True)
+    held_out = [tf.constant(rng.normal(size=[20000, 4]), tf.float32)]
+    [(_, shift)] = diagnostics.variance_shift(net, held_out)
+    assert shift["mean"] == pytest.approx(1 - rate, abs=0.02)
+    assert shift["min"] > 0.45 and shift["max"] < 0.55
+
+
+class TwoConvs(tf.Module):
+    def __init__(self):
+        super().__init__()
+        rng = tf.random.Generator.from_seed(0)
+        self.conv1 = Conv2D(3, 4, 3, rng, use_bias=True, name="conv1")
+        self.bn1 = BatchNorm(4, name="bn1")
+        self.act = Activation(activations.relu)
+        self.conv2 = Conv2D(4, 5, 3, rng, use_bias=True, name="conv2")
+        self.bn2 = BatchNorm(5, name="bn2")
+
+    def __call__(self, x, training):
+        return self.bn2(self.conv2(self.act(self.bn1(self.conv1(x), training), training)),
+                        training)
+
+
+def test_recomputed_statistics_are_the_exact_moments_of_the_inputs():
+    net = TwoConvs()
+    rng = np.random.default_rng(1)
+    batches = [tf.constant(rng.normal(1.0, 2.0, size=[16, 8, 8, 3]), tf.float32)
+               for _ in range(3)]
+    diagnostics.recompute_bn_stats(net, batches)
+    # By hand, layer after layer, with numpy moments over N, H, W of all 48 images at once.
+    x = tf.concat(batches, 0)
+    x1 = net.conv1(x).numpy()
+    np.testing.assert_allclose(net.bn1.moving_mean.numpy(), x1.mean((0, 1, 2)), rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(net.bn1.moving_variance.numpy(), x1.var((0, 1, 2)), rtol=1e-4)
+    x2 = net.conv2(tf.nn.relu(net.bn1(tf.constant(x1), training=False))).numpy()
+    np.testing.assert_allclose(net.bn2.moving_mean.numpy(), x2.mean((0, 1, 2)), rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(net.bn2.moving_variance.numpy(), x2.var((0, 1, 2)), rtol=1e-4)
+    # So afterwards there is no variance shift on the same images.
+    for _, shift in diagnostics.variance_shift(net, batches):
+        assert shift["min"] == pytest.approx(1, abs=1e-4) and shift["max"] == pytest.approx(1, abs=1e-4)
+
+
+class ReluOnly(tf.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = Activation(activations.relu)
+
+    def __call__(self, x, training):
+        return self.act(x, training)
+
+
+def test_activation_mean_spread_and_dead_units():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=[50, 4, 4, 4]).astype(np.float32)
+    x[..., 0] = -np.abs(x[..., 0]) - 0.1  # channel 0 never fires: dead
+    [(name, s)] = diagnostics.activation_stats(ReluOnly(), [tf.constant(x[:25]),
+                                                            tf.constant(x[25:])])
+    y = np.maximum(x, 0).astype(np.float64)
+    assert name == "act" and s["units"] == 4
+    assert s["dead_fraction"] == 0.25
+    assert s["mean"] == pytest.approx(y.mean(), rel=1e-9)
+    assert s["std"] == pytest.approx(y.std(), rel=1e-6)
+
+
+def test_short_run_share_of_initial_value():
+    assert diagnostics.initial_share_left(0.99, 14) == pytest.approx(0.8687, abs=1e-4)
+    assert diagnostics.initial_share_left(0.99, 100) == pytest.approx(0.366, abs=1e-3)
+
+
+def test_command_on_a_short_bn_run(tmp_path):
+    logdir = str(tmp_path / "run")
+    assert train.main(["--dataset", "cifar10-sample", "--model", "cnn", "--bn",
+                       "--dropout", "dropout", "--order", "conv-drop-bn-act-pool", "--epochs",
+                       "1", "--max-steps", "4", "--batch-size", "50", "--val-fraction", "0.1",
+                       "--checkpoint-every", "0", "--no-histograms", "--logdir", logdir]) == 0
+    assert diagnostics.main(["--logdir", logdir, "--images", "100", "--recompute-images",
+                             "200"]) == 0
+    with open(os.path.join(logdir, "diagnostics.json")) as f:
+        [r] = json.load(f)
+    assert r["step"] == 4 and r["initial_share_left"] == pytest.approx(0.99 ** 4)
+    assert [name for name, _ in r["variance_shift"]] == ["bns/0", "bns/1", "bns/2", "bns/3",
+                                                         "bn_dense"]
+    assert len(r["activations"]) == 5 and 0 <= r["accuracy_after_recompute"] <= 1
+    for png in ("bias_shift.png", "variance_shift.png"):
+        assert os.path.getsize(os.path.join(logdir, png)) > 0

@@ -18,8 +18,8 @@ def he_normal(rng, shape, fan_in):
 
 
 class Conv2D(tf.Module):
-    """y = x * kernel (+ bias); kernel [k, k, in, out] (HWIO). No bias when batch norm follows
-    (its beta plays that role)."""
+    """y = x * kernel (+ bias); kernel [k, k, in, out] (HWIO). The model passes use_bias=False
+    where batch norm directly follows (its beta plays that role)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, init_rng, stride=1, padding="SAME",
                  use_bias=True, data_format="NHWC", name=None):

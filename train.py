@@ -503,7 +503,7 @@ def train(args, stop_signal):
                                               with_path=True):
                     tf.summary.histogram("weights/" + "/".join(map(str, path)), v)
                 test_batch = next(iter(eval_sets["test"].epoch(0)))[0]  # [B, 32, 32, 3]
-                for name, value in model.activations(test_batch).items():
+                for name, value in model.activation_outputs(test_batch).items():
                     tf.summary.histogram("activations/" + name, value)
         writer.flush()
         progress.done(

@@ -18,9 +18,8 @@ as in the paper's table.
 
 import tensorflow as tf
 
-from batch_norm import BatchNorm
 from layers import Conv2D, Dropout, global_avg_pool
-from models.network import Network
+from models.network import Network, maybe_bn
 
 # (out channels, kernel size, stride, padding); "drop" marks a dropout 0.5 position.
 LAYOUT = [(96, 3, 1, "SAME"), (96, 3, 1, "SAME"), (96, 3, 2, "SAME"), "drop",
@@ -31,20 +30,18 @@ LAYOUT = [(96, 3, 1, "SAME"), (96, 3, 1, "SAME"), (96, 3, 2, "SAME"), "drop",
 class AllCNN(Network):
     def __init__(self, config):
         super().__init__(config, name="allcnn")
-        c, df = config, self.data_format
-        self.dropout = c["dropout"]
+        self.dropout = config["dropout"]
         self.input_drop = Dropout(0.2 if self.dropout else 0.0, self.rng)
         self.convs, self.bns, self.acts = [], [], []
         width_in = 3
         for i, spec in enumerate(s for s in LAYOUT if s != "drop"):
             width, k, stride, padding = spec
-            width = c["num_classes"] if width == "classes" else width
-            self.convs.append(Conv2D(width_in, width, k, self.init_rng, stride, padding,
-                                     use_bias=not c["bn"], data_format=df, name=f"conv{i + 1}"))
-            if c["bn"]:
-                self.bns.append(BatchNorm(width, c["bn_decay"], c["bn_epsilon"],
-                                          c["bn_test_batch_stats"], df, c["bn_fused"],
-                                          name=f"bn{i + 1}"))
+            width = config["num_classes"] if width == "classes" else width
+            # Batch norm follows every conv directly: its beta replaces the conv's bias.
+            self.convs.append(Conv2D(width_in, width, k, self.init_rng, stride=stride,
+                                     padding=padding, use_bias=not config["bn"],
+                                     data_format=self.data_format, name=f"conv{i + 1}"))
+            self.bns.append(self.batch_norm(width, f"bn{i + 1}"))  # None without batch norm
             self.acts.append(self.act(width, f"act{i + 1}"))
             width_in = width
         self.drop = Dropout(0.5 if self.dropout else 0.0, self.rng)
@@ -56,10 +53,7 @@ class AllCNN(Network):
             if spec == "drop":
                 x = self.drop(x, training)
                 continue
-            x = self.convs[i](x)
-            if self.bns:
-                x = self.bns[i](x, training)
-            x = self.acts[i](x, training)
+            x = self.acts[i](maybe_bn(self.bns[i], self.convs[i](x), training), training)
             if taps is not None:
                 taps[f"conv{i + 1}"] = x
             i += 1

@@ -1,4 +1,5 @@
-"""The plain CNN of the seed Q&A thread, for studying where dropout and batch norm go.
+"""A plain CNN for studying where dropout and batch norm go: the network of the Stack Exchange
+question on ordering SpatialDropout2D, BatchNormalization and pooling.
 
     [conv 32, conv 32] -> pool -> dropout 0.2 -> [conv 64, conv 64] -> pool -> dropout 0.2
     -> dense 512 -> dropout 0.4 -> dense classes        (3x3 convs, "same" padding, 2x2 max pool)
@@ -9,14 +10,18 @@ once per block, at the block's last convolution, at the position the order gives
 the "variance shift" arrangement of Li et al. 2018, arXiv 1801.05134). `bn` only applies with
 --bn, `drop` only with a dropout kind other than none. Dropout kind `spatial` drops whole feature
 maps in the conv blocks (the dense layer keeps plain dropout).
+
+A conv keeps its bias unless batch norm comes right after it in the order (`conv-bn-...`), where
+BN's beta makes the bias redundant (BN subtracts the batch mean, bias included). With anything in
+between (`conv-act-bn`, `conv-drop-bn`, `conv-act-pool-bn`) the bias changes the function, so it
+stays. The dense layer is always followed directly by its batch norm.
 """
 
 import tensorflow as tf
 
-from batch_norm import BatchNorm
 from errors import UserError
 from layers import Conv2D, Dense, Dropout, SpatialDropout, max_pool
-from models.network import Network
+from models.network import Network, maybe_bn
 
 ORDERS = ("conv-bn-act-pool-drop", "conv-bn-act-drop-pool", "conv-act-bn-pool-drop",
           "conv-drop-bn-act-pool", "conv-bn-drop-act-pool", "conv-act-pool-bn-drop")
@@ -32,26 +37,25 @@ class CNN(Network):
         if c["dropout"] not in ("none", "dropout", "spatial"):
             raise UserError(f"unknown dropout kind {c['dropout']!r}; use none, dropout or spatial")
         self.order = c["order"].split("-")
+        # A conv bias is redundant only where batch norm directly follows the conv.
+        conv_bias = not (c["bn"] and self.order[1] == "bn")
         rates = list(c["dropout_rates"])
         self.convs, self.bns, self.acts, self.drops = [], [], [], []
         width_in = 3
         for block, width in enumerate([32, 64]):
             for j in range(2):
                 i = 2 * block + j
-                self.convs.append(Conv2D(width_in, width, 3, self.init_rng, use_bias=not c["bn"],
+                self.convs.append(Conv2D(width_in, width, 3, self.init_rng, use_bias=conv_bias,
                                          data_format=df, name=f"conv{i + 1}"))
-                self.bns.append(BatchNorm(width, c["bn_decay"], c["bn_epsilon"],
-                                          c["bn_test_batch_stats"], df, c["bn_fused"],
-                                          name=f"bn{i + 1}") if c["bn"] else None)
+                self.bns.append(self.batch_norm(width, f"bn{i + 1}"))  # None without batch norm
                 self.acts.append(self.act(width, f"act{i + 1}"))
                 width_in = width
             rate = rates[block] if c["dropout"] != "none" else 0.0
             self.drops.append(SpatialDropout(rate, self.rng, df) if c["dropout"] == "spatial"
                               else Dropout(rate, self.rng))
         self.dense1 = Dense(8 * 8 * 64, 512, self.init_rng, use_bias=not c["bn"], name="dense1")
-        self.bn_dense = BatchNorm(512, c["bn_decay"], c["bn_epsilon"], c["bn_test_batch_stats"],
-                                  name="bn_dense") if c["bn"] else None
-        self.act_dense = self.act(512, "act_dense")  # [N, 512]: channel axis is the last
+        self.bn_dense = self.batch_norm(512, "bn_dense")
+        self.act_dense = self.act(512, "act_dense")  # [N, 512]: features on the last axis
         self.drop_dense = Dropout(rates[2] if c["dropout"] != "none" else 0.0, self.rng)
         self.dense2 = Dense(512, c["num_classes"], self.init_rng, name="dense2")
 
@@ -62,8 +66,8 @@ class CNN(Network):
             for op in self.order:
                 if op == "conv":
                     x = self.convs[i](x)
-                elif op == "bn" and self.bns[i] is not None:
-                    x = self.bns[i](x, training)
+                elif op == "bn":
+                    x = maybe_bn(self.bns[i], x, training)
                 elif op == "act":
                     x = self.acts[i](x, training)
                 elif op == "pool" and last_of_block:
@@ -75,9 +79,7 @@ class CNN(Network):
         if self.data_format == "NCHW":  # flatten in NHWC order, so both layouts share weights
             x = tf.transpose(x, [0, 2, 3, 1])
         x = tf.reshape(x, [-1, 8 * 8 * 64])  # [N, 4096]
-        x = self.dense1(x)
-        if self.bn_dense is not None:
-            x = self.bn_dense(x, training)
+        x = maybe_bn(self.bn_dense, self.dense1(x), training)  # [N, 512]
         x = self.drop_dense(self.act_dense(x, training), training)  # [N, 512]
         if taps is not None:
             taps["dense1"] = x

@@ -5,6 +5,7 @@ import json
 import tensorflow as tf
 
 import activations
+from batch_norm import BatchNorm
 
 
 class Network(tf.Module):
@@ -30,23 +31,39 @@ class Network(tf.Module):
         """The arguments of models.build that rebuild this network: models.build(**config)."""
         return json.loads(self._config_json)
 
-    def act(self, channels, name):
-        """A new activation for a layer of `channels` channels (PReLU gets its own alpha)."""
+    def act(self, channels, name, kind=None):
+        """A new activation for a layer of `channels` channels (PReLU gets its own alpha): the
+        network's activation, or activation `kind` (e.g. "relu") where a model option asks."""
         c = self.config
-        return Activation(activations.make(c["act"], channels, self.rng,
+        return Activation(activations.make(kind or c["act"], channels, self.rng,
                                            channel_axis=self.channel_axis, name_scope=name,
                                            **(c["act_params"] or {})))
+
+    def batch_norm(self, channels, name):
+        """A new batch norm over `channels` channels with this network's settings, or None when
+        the network has no batch norm (`maybe_bn` passes the input through then)."""
+        c = self.config
+        if not c["bn"]:
+            return None
+        return BatchNorm(channels, decay=c["bn_decay"], epsilon=c["bn_epsilon"],
+                         test_batch_stats=c["bn_test_batch_stats"], data_format=self.data_format,
+                         fused=c["bn_fused"], name=name)
 
     def to_input(self, images):
         """float32 NHWC images -> the compute dtype and layout of the network."""
         x = tf.cast(images, self.compute_dtype)
         return tf.transpose(x, [0, 3, 1, 2]) if self.data_format == "NCHW" else x
 
-    def activations(self, images):
+    def activation_outputs(self, images):
         """{name: tensor} of the activations after each stage, in inference mode (histograms)."""
         taps = {}
         self(images, training=False, taps=taps)
         return taps
+
+
+def maybe_bn(bn, x, training):
+    """bn(x) for a batch norm from `Network.batch_norm`, x itself when there is none."""
+    return x if bn is None else bn(x, training)
 
 
 class Activation(tf.Module):

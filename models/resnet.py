@@ -9,16 +9,31 @@ has stride 2), global average pooling, a dense layer. Basic blocks have two 3x3 
 depth = 6n + 2 (20, 32, 44, 56, 110). v2 bottleneck blocks (1x1 c, 3x3 c, 1x1 4c) have three:
 depth = 9n + 2 (164, 1001; from 164 on, v2 picks them by default).
 
-Shortcuts where the shape changes: option A (the CIFAR paper) subsamples with stride 2 and pads the
-new channels with zeros, no parameters; option B is a 1x1 convolution (with BN in v1).
+Shortcuts where the shape changes: option A (the 2015 paper's CIFAR nets) subsamples with stride 2
+and pads the new channels with zeros, no parameters; option B is a 1x1 convolution with the
+block's stride (followed by batch norm in v1 unless `projection_bn=False`).
+
+v2 follows the authors' code, KaimingHe/resnet-1k-layers `resnet-pre-act.lua` (as does
+tensorflow/models `official/r1/resnet/resnet_model.py`, v2): a unit that changes the shape applies
+its first BN + act once, before the split, and its projection shortcut takes that pre-activated
+tensor; a unit that keeps the shape adds its raw input. Option A (in neither reference) subsamples
+the raw input: option A stands in for the identity, and the v2 paper's point is a shortcut path
+with no BN or activation on it. In bottleneck units the authors put the stride on the first 1x1
+conv (`bottleneck_stride="1x1"`, the default); fb.resnet.torch and TF's official ResNet put it on
+the 3x3 conv (`"3x3"`).
+
+Model options (choices.MODEL_OPTIONS["resnet"]): depth, version, shortcut, bottleneck,
+bottleneck_stride, projection_bn (v1), stem_act (v1: the activation after the first conv, e.g.
+"relu" as kobiso/GAAF-keras), conv_bias (keep every conv's bias even where batch norm follows,
+Keras' default `use_bias=True`).
 """
 
 import tensorflow as tf
 
-from batch_norm import BatchNorm
+from choices import ACTIVATIONS
 from errors import UserError
 from layers import Conv2D, Dense, global_avg_pool
-from models.network import Network
+from models.network import Network, maybe_bn
 
 
 def layout(depth, version, bottleneck=None):
@@ -43,50 +58,65 @@ def layout(depth, version, bottleneck=None):
     return bottleneck, n
 
 
+def check_options(c, bottleneck):
+    """One-line errors for option values and combinations the model does not have."""
+    if c["shortcut"] not in ("A", "B"):
+        raise UserError(f"ResNet shortcut must be A or B, got {c['shortcut']!r}")
+    if c["bottleneck_stride"] not in ("1x1", "3x3"):
+        raise UserError(f"bottleneck stride goes on the 1x1 or the 3x3 conv, got "
+                        f"{c['bottleneck_stride']!r}")
+    if c["bottleneck_stride"] != "1x1" and not bottleneck:
+        raise UserError("bottleneck_stride applies to bottleneck blocks only")
+    if c["version"] == 2 and c["projection_bn"] is not None:
+        raise UserError("projection_bn is a ResNet v1 option: a v2 projection takes the "
+                        "pre-activated input and has no batch norm of its own")
+    if c["projection_bn"] is not None and c["shortcut"] != "B":
+        raise UserError("projection_bn needs the projection shortcut B")
+    if c["stem_act"] is not None:
+        if c["version"] == 2:
+            raise UserError("stem_act is a ResNet v1 option: v2 has no activation after its "
+                            "first conv")
+        if c["stem_act"] not in ACTIVATIONS:
+            raise UserError(f"unknown stem activation {c['stem_act']!r}; choose one of "
+                            f"{', '.join(ACTIVATIONS)}")
+
+
 class ResNet(Network):
     def __init__(self, config):
         super().__init__(config, name="resnet")
         c = config
-        depth, version, shortcut = c["depth"], c["version"], c["shortcut"]
-        if shortcut not in ("A", "B"):
-            raise UserError(f"ResNet shortcut must be A or B, got {shortcut!r}")
-        bottleneck, n = layout(depth, version, c["bottleneck"])
-        self.version, self.bottleneck = version, bottleneck
-        self.bn_on = c["bn"]
-        df = self.data_format
+        bottleneck, n = layout(c["depth"], c["version"], c["bottleneck"])
+        check_options(c, bottleneck)
+        self.version, self.bottleneck = c["version"], bottleneck
+        # A conv's bias is redundant where batch norm follows (BN subtracts the batch mean, bias
+        # included); `conv_bias` keeps it anyway (Keras' default).
+        self.conv_bias = c["conv_bias"] or not c["bn"]
+        # v1 projection: batch norm after it unless projection_bn=False (then it keeps its bias).
+        self.projection_bn = c["bn"] and c["projection_bn"] is not False
 
-        self.conv = Conv2D(3, 16, 3, self.init_rng, use_bias=not self.bn_on, data_format=df,
-                           name="conv")
-        if version == 1:  # v1: BN + act after the first conv; v2: straight into the first block
-            self.bn = self._bn(16, "bn")
-            self.act_in = self.act(16, "act")
+        self.conv = self.conv2d(3, 16, 3, name="conv")  # [N, 32, 32, 16]
+        if self.version == 1:  # v1: BN + act after the first conv; v2: straight into the first block
+            self.bn = self.batch_norm(16, "bn")
+            self.act_in = self.act(16, "act", kind=c["stem_act"])
         width_in, self.blocks = 16, []
         for stage, width in enumerate([16, 32, 64]):
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
-                block_name = f"stage{stage + 1}_block{i + 1}"
-                if bottleneck:
-                    block = BottleneckV2(self, width_in, width, stride, shortcut, block_name)
-                    width_out = 4 * width
-                elif version == 1:
-                    block = BasicV1(self, width_in, width, stride, shortcut, block_name)
-                    width_out = width
-                else:
-                    block = BasicV2(self, width_in, width, stride, shortcut, block_name)
-                    width_out = width
+                kind = BottleneckV2 if bottleneck else BasicV1 if self.version == 1 else BasicV2
+                block = kind(self, width_in=width_in, width=width, stride=stride,
+                             name=f"stage{stage + 1}_block{i + 1}")
                 self.blocks.append(block)
-                width_in = width_out
-        if version == 2:  # v2: the last block's output has not been normalised yet
-            self.bn_out = self._bn(width_in, "bn_out")
+                width_in = block.width_out
+        if self.version == 2:  # v2: the last block's output has not been normalised yet
+            self.bn_out = self.batch_norm(width_in, "bn_out")
             self.act_out = self.act(width_in, "act_out")
         self.dense = Dense(width_in, c["num_classes"], self.init_rng, name="dense")
 
-    def _bn(self, channels, name):
-        if not self.bn_on:
-            return None
-        c = self.config
-        return BatchNorm(channels, c["bn_decay"], c["bn_epsilon"], c["bn_test_batch_stats"],
-                         self.data_format, c["bn_fused"], name=name)
+    def conv2d(self, width_in, width_out, kernel_size, stride=1, use_bias=None, name=None):
+        """A conv of this network: He-normal weights from init_rng, its layout, its bias rule."""
+        return Conv2D(width_in, width_out, kernel_size, self.init_rng, stride=stride,
+                      use_bias=self.conv_bias if use_bias is None else use_bias,
+                      data_format=self.data_format, name=name)
 
     def __call__(self, images, training, taps=None):
         x = self.to_input(images)  # [N, 32, 32, 3] (or NCHW) in the compute dtype
@@ -94,7 +124,7 @@ class ResNet(Network):
         if self.version == 1:
             x = self.act_in(maybe_bn(self.bn, x, training), training)
         for block in self.blocks:
-            x = block(x, training)
+            x = block(x, training)  # [N, 32, 32, 16] -> [N, 16, 16, 32] -> [N, 8, 8, 64]
             if taps is not None:
                 taps[block.name] = x
         if self.version == 2:
@@ -103,48 +133,49 @@ class ResNet(Network):
         return tf.cast(logits, tf.float32)
 
 
-def maybe_bn(bn, x, training):
-    return x if bn is None else bn(x, training)
-
-
 class Shortcut(tf.Module):
-    """Identity, or where the shape changes: A = subsample + zero-pad channels, B = 1x1 conv."""
+    """Identity where the shape stays; where it changes, A = subsample + zero-pad the channels,
+    B = 1x1 conv with the block's stride (+ batch norm if `with_bn`; bias: the net's rule unless
+    `use_bias` says)."""
 
-    def __init__(self, net, width_in, width_out, stride, kind, with_bn, name):
+    def __init__(self, net, width_in, width_out, stride, with_bn, use_bias=None,
+                 name="shortcut"):
         super().__init__(name=name)
-        self.stride, self.kind, self.df = stride, kind, net.data_format
+        self.stride, self.kind, self.df = stride, net.config["shortcut"], net.data_format
         self.identity = stride == 1 and width_in == width_out
         self.pad = width_out - width_in
-        if not self.identity and kind == "B":
-            self.conv = Conv2D(width_in, width_out, 1, net.init_rng, stride=stride,
-                               use_bias=not net.bn_on, data_format=self.df, name="conv")
-            self.bn = net._bn(width_out, "bn") if with_bn else None
+        self.projects = not self.identity and self.kind == "B"
+        if self.projects:
+            self.conv = net.conv2d(width_in, width_out, 1, stride=stride, use_bias=use_bias,
+                                   name="conv")
+            self.bn = net.batch_norm(width_out, "bn") if with_bn else None
 
     def __call__(self, x, training):
         if self.identity:
             return x
-        if self.kind == "B":
-            return maybe_bn(getattr(self, "bn", None), self.conv(x), training)
-        if self.df == "NCHW":
+        if self.projects:
+            return maybe_bn(self.bn, self.conv(x), training)
+        if self.df == "NCHW":  # option A: parameter-free
             x = x[:, :, ::self.stride, ::self.stride]
             return tf.pad(x, [[0, 0], [self.pad // 2, self.pad - self.pad // 2], [0, 0], [0, 0]])
-        x = x[:, ::self.stride, ::self.stride, :]  # option A: parameter-free
+        x = x[:, ::self.stride, ::self.stride, :]
         return tf.pad(x, [[0, 0], [0, 0], [0, 0], [self.pad // 2, self.pad - self.pad // 2]])
 
 
 class BasicV1(tf.Module):
     """v1 basic block: act(x' + F(x)), F = conv3x3 -> BN -> act -> conv3x3 -> BN."""
 
-    def __init__(self, net, width_in, width, stride, shortcut, name):
+    def __init__(self, net, width_in, width, stride, name):
         super().__init__(name=name)
-        rng, df, bias = net.init_rng, net.data_format, not net.bn_on
-        self.conv1 = Conv2D(width_in, width, 3, rng, stride, use_bias=bias, data_format=df,
-                            name="conv1")
-        self.bn1 = net._bn(width, "bn1")
+        self.width_out = width
+        self.conv1 = net.conv2d(width_in, width, 3, stride=stride, name="conv1")
+        self.bn1 = net.batch_norm(width, "bn1")
         self.act1 = net.act(width, "act1")
-        self.conv2 = Conv2D(width, width, 3, rng, use_bias=bias, data_format=df, name="conv2")
-        self.bn2 = net._bn(width, "bn2")
-        self.shortcut = Shortcut(net, width_in, width, stride, shortcut, True, "shortcut")
+        self.conv2 = net.conv2d(width, width, 3, name="conv2")
+        self.bn2 = net.batch_norm(width, "bn2")
+        # A v1 projection without its batch norm goes straight into the sum: it keeps its bias.
+        self.shortcut = Shortcut(net, width_in, width, stride, with_bn=net.projection_bn,
+                                 use_bias=net.conv_bias or not net.projection_bn)
         self.act2 = net.act(width, "act2")  # v1: the activation comes after the addition
 
     def __call__(self, x, training):
@@ -154,48 +185,59 @@ class BasicV1(tf.Module):
 
 
 class BasicV2(tf.Module):
-    """v2 basic block: x' + F(x), F = BN -> act -> conv3x3 -> BN -> act -> conv3x3."""
+    """v2 basic unit: s(x) + F(x), F = BN -> act -> conv3x3 -> BN -> act -> conv3x3.
 
-    def __init__(self, net, width_in, width, stride, shortcut, name):
+    s(x) = x where the shape stays; where it changes, the projection (B) takes act(BN(x)), the
+    first BN + act shared with F (the authors' code), and option A subsamples the raw x.
+    """
+
+    def __init__(self, net, width_in, width, stride, name):
         super().__init__(name=name)
-        rng, df, bias = net.init_rng, net.data_format, not net.bn_on
-        self.bn1 = net._bn(width_in, "bn1")
+        self.width_out = width
+        self.bn1 = net.batch_norm(width_in, "bn1")
         self.act1 = net.act(width_in, "act1")
-        self.conv1 = Conv2D(width_in, width, 3, rng, stride, use_bias=bias, data_format=df,
-                            name="conv1")
-        self.bn2 = net._bn(width, "bn2")
+        self.conv1 = net.conv2d(width_in, width, 3, stride=stride, name="conv1")
+        self.bn2 = net.batch_norm(width, "bn2")
         self.act2 = net.act(width, "act2")
-        self.conv2 = Conv2D(width, width, 3, rng, use_bias=bias, data_format=df, name="conv2")
-        # v2: no BN on the projection, so the shortcut stays a plain linear path.
-        self.shortcut = Shortcut(net, width_in, width, stride, shortcut, False, "shortcut")
+        self.conv2 = net.conv2d(width, width, 3, name="conv2")
+        # v2: no BN on the projection; every consumer of the sum is a batch norm, so no bias either
+        self.shortcut = Shortcut(net, width_in, width, stride, with_bn=False)
 
     def __call__(self, x, training):
-        y = self.conv1(self.act1(maybe_bn(self.bn1, x, training), training))
+        pre = self.act1(maybe_bn(self.bn1, x, training), training)  # the pre-activation
+        y = self.conv1(pre)
         y = self.conv2(self.act2(maybe_bn(self.bn2, y, training), training))
-        return self.shortcut(x, training) + y  # v2: nothing after the addition
+        shortcut = self.shortcut(pre if self.shortcut.projects else x, training)
+        return shortcut + y  # v2: nothing after the addition
 
 
 class BottleneckV2(tf.Module):
-    """v2 bottleneck: x' + F(x), F = BN-act-conv1x1(c) -> BN-act-conv3x3(c) -> BN-act-conv1x1(4c)."""
+    """v2 bottleneck unit: s(x) + F(x),
+    F = BN-act-conv1x1(c) -> BN-act-conv3x3(c) -> BN-act-conv1x1(4c); s(x) as in BasicV2.
 
-    def __init__(self, net, width_in, width, stride, shortcut, name):
+    The stride sits on the first 1x1 conv, as in the authors' `resnet-pre-act.lua`
+    (net option bottleneck_stride="3x3": on the 3x3 conv, as fb.resnet.torch and TF's official
+    ResNet do).
+    """
+
+    def __init__(self, net, width_in, width, stride, name):
         super().__init__(name=name)
-        rng, df, bias = net.init_rng, net.data_format, not net.bn_on
-        self.bn1 = net._bn(width_in, "bn1")
+        self.width_out = 4 * width
+        on_1x1 = net.config["bottleneck_stride"] == "1x1"
+        self.bn1 = net.batch_norm(width_in, "bn1")
         self.act1 = net.act(width_in, "act1")
-        self.conv1 = Conv2D(width_in, width, 1, rng, use_bias=bias, data_format=df, name="conv1")
-        self.bn2 = net._bn(width, "bn2")
+        self.conv1 = net.conv2d(width_in, width, 1, stride=stride if on_1x1 else 1, name="conv1")
+        self.bn2 = net.batch_norm(width, "bn2")
         self.act2 = net.act(width, "act2")
-        # The stride sits on the 3x3 conv (as in the authors' Torch code).
-        self.conv2 = Conv2D(width, width, 3, rng, stride, use_bias=bias, data_format=df,
-                            name="conv2")
-        self.bn3 = net._bn(width, "bn3")
+        self.conv2 = net.conv2d(width, width, 3, stride=1 if on_1x1 else stride, name="conv2")
+        self.bn3 = net.batch_norm(width, "bn3")
         self.act3 = net.act(width, "act3")
-        self.conv3 = Conv2D(width, 4 * width, 1, rng, use_bias=bias, data_format=df, name="conv3")
-        self.shortcut = Shortcut(net, width_in, 4 * width, stride, shortcut, False, "shortcut")
+        self.conv3 = net.conv2d(width, 4 * width, 1, name="conv3")
+        self.shortcut = Shortcut(net, width_in, 4 * width, stride, with_bn=False)
 
     def __call__(self, x, training):
-        y = self.conv1(self.act1(maybe_bn(self.bn1, x, training), training))
+        pre = self.act1(maybe_bn(self.bn1, x, training), training)  # the pre-activation
+        y = self.conv1(pre)
         y = self.conv2(self.act2(maybe_bn(self.bn2, y, training), training))
         y = self.conv3(self.act3(maybe_bn(self.bn3, y, training), training))
-        return self.shortcut(x, training) + y
+        return self.shortcut(pre if self.shortcut.projects else x, training) + y

@@ -218,7 +218,7 @@ def test_recipes_set_their_numbers_and_flags_override():
     args = train.parse_args(["--recipe", "dropact-resnet56"])
     assert (args.model, args.depth, args.act, args.lr, args.lr_steps, args.weight_decay,
             args.padding, args.normalization, args.val_fraction) == \
-        ("resnet", 56, "dropact", 0.1, [91, 136, 182], 2e-4, 5, "per-image", 0.2)
+        ("resnet", 56, "dropact", 0.1, [91, 136, 182], 4e-4, 5, "per-image", 0.2)
     assert train.parse_args(["--recipe", "dropact-resnet56", "--depth", "20"]).depth == 20
     for name in train.RECIPES:
         train.parse_args(["--recipe", name])  # every recipe is a valid flag combination

@@ -44,7 +44,7 @@ MODEL_DEFAULTS = dict(
 MODEL_OPTIONS = {
     "allcnn": dict(dropout=True),
     "resnet": dict(depth=20, version=1, shortcut="A", bottleneck=None,
-                   bottleneck_stride="1x1",  # the authors' resnet-pre-act.lua; "3x3": fb.resnet.torch
+                   bottleneck_stride="1x1",  # as resnet-pre-act.lua; "3x3": fb.resnet.torch
                    projection_bn=None,       # v1: False drops the BN after a B projection
                    stem_act=None,            # v1: activation after the first conv (None: --act)
                    conv_bias=False),         # keep conv biases even where batch norm follows

@@ -12,20 +12,20 @@ Each recipe's comment lists what still differs from its source.
 """
 
 RECIPES = {
-    # Liang et al. 2018, Drop-Activation (arXiv 1811.05850), as run by JGuillaumin/drop_activation_tf
-    # (resnet.py, ResNet-56_CIFAR10_DropActivation.ipynb): a pre-activation ResNet-56 with 1x1
-    # projection shortcuts (no BN, no bias) where a stage starts, BN momentum 0.997 and epsilon
-    # 1e-5, DropActivation p = 0.95 at every activation, SGD momentum 0.9, batch 128, 200 epochs,
-    # lr 0.1 x0.1 from epoch index 91, 136, 182, Keras l2(2e-4) on conv and dense kernels
-    # (= weight_decay 4e-4), shifts of up to 5 pixels with zero fill and horizontal flips,
-    # per-image standardisation, an 80/20 stratified train/validation split; the test accuracy is
-    # that of the best-validation epoch (`eval.py --best`).
+    # Liang et al. 2018, Drop-Activation (arXiv 1811.05850), as run by
+    # JGuillaumin/drop_activation_tf (resnet.py, ResNet-56_CIFAR10_DropActivation.ipynb): a
+    # pre-activation ResNet-56 with 1x1 projection shortcuts (no BN, no bias) where a stage
+    # starts, BN momentum 0.997 and epsilon 1e-5, DropActivation p = 0.95 at every activation,
+    # SGD momentum 0.9, batch 128, 200 epochs, lr 0.1 x0.1 from epoch index 91, 136, 182, Keras
+    # l2(2e-4) on conv and dense kernels (= weight_decay 4e-4), shifts of up to 5 pixels with zero
+    # fill and horizontal flips, per-image standardisation, an 80/20 stratified train/validation
+    # split; the test accuracy is that of the best-validation epoch (`eval.py --best`).
     # Still different: its first conv is 'valid' (30x30 maps, so its stages run at 30, 15 and 8
     # pixels; here 'same': 32, 16, 8); its first stage also starts with a 1x1 projection (16 -> 16
     # channels; here the identity); its projections take the raw block input (here the
     # pre-activated one, as the ResNet authors); Keras' random shifts vs this zero-padded random
-    # crop; Keras' per-image std + 1e-7 vs tf.image.per_image_standardization's max(std, 1/sqrt(3072));
-    # its last partial batch of each epoch (313 steps; here 312, the remainder is dropped).
+    # crop; Keras' per-image std + 1e-7 vs tf.image.per_image_standardization's
+    # max(std, 1/sqrt(3072)); its last partial batch of each epoch (313 steps; here 312).
     "dropact-resnet56": dict(model="resnet", depth=56, resnet_version=2, shortcut="B",
                              act="dropact", bn=True, bn_decay=0.997, bn_epsilon=1e-5,
                              epochs=200, batch_size=128, optimizer="momentum", lr=0.1,

@@ -1,4 +1,4 @@
-"""ResNet for CIFAR: v1 (He et al. 2015, arXiv 1512.03385) and v2 (He et al. 2016, arXiv 1603.05027).
+"""ResNet for CIFAR: v1 (He et al. 2015, arXiv 1512.03385), v2 (He et al. 2016, arXiv 1603.05027).
 
 v1 is post-activation (conv -> BN -> act, the activation after the addition); v2 is pre-activation
 (BN -> act -> conv, nothing after the addition, so the identity path is clean from end to end).
@@ -95,7 +95,7 @@ class ResNet(Network):
         self.projection_bn = c["bn"] and c["projection_bn"] is not False
 
         self.conv = self.conv2d(3, 16, 3, name="conv")  # [N, 32, 32, 16]
-        if self.version == 1:  # v1: BN + act after the first conv; v2: straight into the first block
+        if self.version == 1:  # v1: BN + act after the first conv; v2: straight into block 1
             self.bn = self.batch_norm(16, "bn")
             self.act_in = self.act(16, "act", kind=c["stem_act"])
         width_in, self.blocks = 16, []

@@ -227,7 +227,7 @@ def test_build_takes_its_defaults_from_choices():
 
 
 def bn_inference(bn, x):
-    """Batch norm at inference from its variables (NHWC): gamma (x - mean) / sqrt(var + eps) + beta."""
+    """Batch norm at inference from its variables: gamma (x - mean) / sqrt(var + eps) + beta."""
     return bn.gamma * (x - bn.moving_mean) / tf.sqrt(bn.moving_variance + bn.epsilon) + bn.beta
 
 

@@ -11,8 +11,8 @@ else a download from the official URL.
    progress display; only after the md5 matches is it renamed to the archive's name, so an
    interrupted download is never taken for a complete one. Then step 2.
 `data_dir` itself must exist: a folder that does not (a typo) is neither created nor downloaded
-into; one line says so. Offline, step 3 ends in one message that says where to put the archive and how to run on the
-bundled sample (`--dataset cifar10-sample`).
+into; one line says so. Offline, step 3 ends in one message that says where to put the archive
+and how to run on the bundled sample (`--dataset cifar10-sample`).
 """
 
 import gzip

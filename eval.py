@@ -45,6 +45,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")  # files only, no display needed
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -280,7 +281,7 @@ def plot_confusion(confusion, names, path, title, row_normalized=False):
         for i in ticks:
             for j in ticks:
                 text = f"{rates[i, j]:.2f}" if row_normalized else str(confusion[i, j])
-                ax.text(j, i, text, ha="center", va="center", fontsize=6,
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
                         color="white" if shown[i, j] > bright else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -324,7 +325,7 @@ def plot_curves(logdirs, path, datasets=None):
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs
     on = ", ".join(sorted(set(datasets))) if datasets else "?"
     shown = ", ".join(names) if len(names) <= 4 else f"{len(names)} runs"
     fig.suptitle(f"Learning curves on {on}: {shown}", fontsize=10)
@@ -469,8 +470,9 @@ def main(argv=None):
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r['logdir'][-32:]:<32} {r['model']:<8} {r['act']:<10} {'yes' if r['bn'] else 'no':<3}"
-              f" {r['step']:>7} {100 * r['top1']:>6.2f}% {100 * r['top5']:>6.2f}% "
+        bn = "yes" if r["bn"] else "no"
+        print(f"{r['logdir'][-32:]:<32} {r['model']:<8} {r['act']:<10} {bn:<3} {r['step']:>7}"
+              f" {100 * r['top1']:>6.2f}% {100 * r['top5']:>6.2f}% "
               f"{r['loss']:>7.4f} {r['ece']:>6.4f}")
         if "superclass_top1" in r:
             print(f"{'':<32} superclass top-1 {100 * r['superclass_top1']:.2f}%")

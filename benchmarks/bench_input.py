@@ -5,8 +5,10 @@
 
 Both ways do the same work: pad by 4 with zeros, crop a random 32x32 window, flip with probability
 1/2, normalise per channel, batch, prefetch.
-- per record: the TF1 tutorial's way, `dataset.map` on each record (parse_record on a batch of
-  one, then tf.image ops on one image), shuffled with a 10,000-record buffer;
+- per record: the way of the TensorFlow 1 CIFAR-10 tutorial (tutorials/image/cifar10/
+  cifar10_input.py in https://github.com/tensorflow/models), `dataset.map` on each record
+  (parse_record on a batch of one, then tf.image ops on one image), shuffled with a 10,000-record
+  buffer;
 - per batch: `cifar_input.Pipeline`, the whole split in memory as one uint8 tensor, a batch of
   indices gathered and cropped + flipped batch-wise by one gather in the graph.
 Each rate is the median of `--reps` passes over `--images` images (after one warm-up pass).

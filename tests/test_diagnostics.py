@@ -128,3 +128,15 @@ def test_command_on_a_short_bn_run(tmp_path):
     assert len(r["activations"]) == 5 and 0 <= r["accuracy_after_recompute"] <= 1
     for png in ("bias_shift.png", "variance_shift.png"):
         assert os.path.getsize(os.path.join(logdir, png)) > 0
+
+
+def test_plot_activations_derivatives_and_figure(tmp_path):
+    import plot_activations
+    x = np.linspace(-3, 3, 61).astype(np.float32)
+    y, dy = plot_activations.value_and_derivative(activations.make("elu", 1, None), x)
+    np.testing.assert_allclose(dy, np.where(x > 0, 1.0, np.exp(x)), rtol=1e-5)  # ELU'
+    gaaf = activations.make("gaaf-relu", 1, None)
+    y, dy = plot_activations.value_and_derivative(gaaf, np.float32([0.5]))
+    assert dy[0] == pytest.approx(1 + 1 / (1 + np.exp(-4.5)), rel=1e-5)  # relu' + g' s(x)
+    out = str(tmp_path / "acts.png")
+    assert plot_activations.main(["--out", out]) == 0 and os.path.getsize(out) > 10000

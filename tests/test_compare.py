@@ -1,0 +1,175 @@
+"""compare.py on the bundled sample: 2 arms x 2 seeds of a few steps, resume, selection, report.
+
+One experiment (ResNet-8 with batch norm, relu vs elu, seeds 0 and 1, 2 epochs of 9 steps) is
+run once for the module; the tests read its log directories.
+"""
+
+import contextlib
+import io
+import json
+import os
+import shlex
+import shutil
+
+import numpy as np
+import pytest
+
+import compare
+import stats
+import studies
+from errors import UserError
+
+GRID = ["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8", "--bn",
+        "--act", "relu,elu", "--seeds", "0,1", "--epochs", "2", "--batch-size", "100",
+        "--checkpoint-every", "0", "--no-histograms"]
+
+
+def run_compare(argv):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = compare.main(argv)
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("exp"))
+    code, text = run_compare(GRID + ["--out", out, "--jobs", "2"])
+    assert code == 0, text
+    return out, text
+
+
+def results(out):
+    with open(os.path.join(out, "results.json")) as f:
+        return json.load(f)
+
+
+def logdirs(out):
+    return {(arm, seed): os.path.join(out, f"act-{arm}", f"seed-{seed}")
+            for arm in ("relu", "elu") for seed in (0, 1)}
+
+
+def test_report_rows_and_statistics(experiment):
+    out, text = experiment
+    r = results(out)
+    assert [a["name"] for a in r["arms"]] == ["act=relu", "act=elu"]
+    assert r["baseline"] == "act=relu" and r["val_fraction"] == 0.1
+    for arm in r["arms"]:
+        assert arm["n"] == 2 and arm["epochs"] == 2 and arm["params"] > 0
+        tests = [run["test_accuracy"] for run in arm["runs"]]
+        assert arm["test"]["mean"] == pytest.approx(np.mean(tests))
+        assert arm["test"]["std"] == pytest.approx(np.std(tests, ddof=1))
+    relu, elu = r["arms"]
+    expected = stats.paired_difference({0: elu["runs"][0]["test_accuracy"],
+                                        1: elu["runs"][1]["test_accuracy"]},
+                                       {0: relu["runs"][0]["test_accuracy"],
+                                        1: relu["runs"][1]["test_accuracy"]})
+    assert elu["diff"]["mean"] == pytest.approx(expected["mean"])
+    assert relu["diff"] is None
+    for name in ("results.md", "results.csv", "curves.png", "test_accuracy.png"):
+        assert os.path.getsize(os.path.join(out, name)) > 0
+    assert "act=elu" in text and "[4/4]" in text  # progress lines and the final table
+
+
+def test_selection_on_validation_and_one_test_evaluation(experiment):
+    out, _ = experiment
+    by_seed = {(a["name"], run["seed"]): run for a in results(out)["arms"] for run in a["runs"]}
+    for (arm, seed), logdir in logdirs(out).items():
+        records = compare.read_metrics(logdir)
+        # The chosen checkpoint is the first epoch with the highest validation accuracy ...
+        best = max(records, key=lambda rec: (rec["val_accuracy"], -rec["epoch"]))
+        assert compare.best_checkpoint(logdir) == f"ckpt-{best['step']}"
+        # ... and the reported test accuracy is eval.py's single evaluation of that checkpoint.
+        with open(os.path.join(logdir, "eval.json")) as f:
+            ev = json.load(f)
+        assert ev["split"] == "test" and ev["checkpoint"].endswith(f"best/ckpt-{best['step']}")
+        run = by_seed[(f"act={arm}", seed)]
+        assert run["test_accuracy"] == ev["top1"]
+        assert run["val_accuracy"] == best["val_accuracy"]
+
+
+def test_same_seed_same_initial_weights(experiment):
+    import models
+    out, _ = experiment
+
+    def initial_weights(logdir):
+        config = compare.read_json(os.path.join(logdir, "config.json"))
+        model = models.build(**config["model_config"])
+        return [v.numpy() for v in model.trainable_variables]
+
+    dirs = logdirs(out)
+    relu0, elu0 = initial_weights(dirs["relu", 0]), initial_weights(dirs["elu", 0])
+    relu1 = initial_weights(dirs["relu", 1])
+    assert len(relu0) == len(elu0) > 5
+    assert all(np.array_equal(a, b) for a, b in zip(relu0, elu0))  # same seed, other activation
+    assert not all(np.array_equal(a, b) for a, b in zip(relu0, relu1))  # another seed
+
+
+def test_rerun_skips_finished_runs(experiment):
+    out, _ = experiment
+    sizes = {k: os.path.getsize(os.path.join(d, "train.log")) for k, d in logdirs(out).items()}
+    code, text = run_compare(GRID + ["--out", out])
+    assert code == 0
+    assert "4 of 4 runs already finished: skipped" in text
+    assert sizes == {k: os.path.getsize(os.path.join(d, "train.log"))
+                     for k, d in logdirs(out).items()}  # no train.py was started
+
+
+def test_interrupted_run_is_not_finished(experiment, tmp_path):
+    out, _ = experiment
+    copy = str(tmp_path / "run")
+    shutil.copytree(logdirs(out)["relu", 0], copy)
+    assert compare.trained(copy)
+    with open(os.path.join(copy, "metrics.jsonl")) as f:
+        first = f.readline()
+    with open(os.path.join(copy, "metrics.jsonl"), "w") as f:
+        f.write(first)  # as if killed during epoch 2: train.py must be run again (it resumes)
+    assert not compare.trained(copy)
+
+
+def test_print_commands_and_collect_give_the_same_report(experiment):
+    out, _ = experiment
+    code, text = run_compare(GRID + ["--out", out, "--print-commands"])
+    assert code == 0
+    printed = sorted(text.strip().splitlines())
+    ran = sorted(open(os.path.join(d, "command.sh")).read().strip()
+                 for d in logdirs(out).values())
+    assert printed == ran and len(printed) == 4
+    assert all(shlex.split(line)[1].endswith("train.py") for line in printed)
+    before = results(out)
+    os.remove(os.path.join(out, "results.json"))
+    code, _ = run_compare(GRID + ["--out", out, "--collect"])
+    assert code == 0 and results(out) == before
+
+
+def test_grid_parsing():
+    kinds = {"act": "value", "bn": "switch", "augment": "switch", "lr-steps": "value",
+             "epochs": "value", "logdir": "value", "seed": "value"}
+    fixed, axes = compare.parse_grid(
+        ["--act", "relu,elu", "--bn", "on,off", "--no-augment", "--lr-steps", "2,3/3,4",
+         "--epochs", "5"], kinds)
+    assert fixed == {"augment": "off", "epochs": "5"}
+    assert axes == {"act": ["relu", "elu"], "bn": ["on", "off"], "lr-steps": ["2,3", "3,4"]}
+    arms = studies.product(**axes)
+    assert len(arms) == 8 and arms[0] == {"act": "relu", "bn": "on", "lr-steps": "2,3"}
+    assert compare.to_argv({"bn": "off", "act": "elu"}, kinds) == ["--no-bn", "--act", "elu"]
+    assert compare.parse_grid(["--bn"], kinds) == ({"bn": "on"}, {})
+    for bad in (["--seed", "1"], ["--nope", "1"], ["--bn", "maybe"], ["relu"], ["--act"]):
+        with pytest.raises(UserError):
+            compare.parse_grid(bad, kinds)
+
+
+def test_refuses_no_validation_split_and_unknown_baseline(tmp_path):
+    with pytest.raises(UserError, match="validation"):
+        compare.main(GRID + ["--out", str(tmp_path), "--val-fraction", "0"])
+    with pytest.raises(UserError, match="not an arm"):
+        compare.main(GRID + ["--out", str(tmp_path), "--baseline", "act=tanh"])
+
+
+def test_every_study_plan_is_well_formed():
+    for name in studies.STUDIES:
+        for scale in studies.SCALES:
+            p = studies.plan(name, scale)
+            names = [studies.arm_name(a) for a in p["arms"]]
+            assert p["baseline"] in names and len(set(names)) == len(names)
+            assert len(p["seeds"]) >= 3 and p["shrunk"]

@@ -30,11 +30,13 @@ The price is TensorFlow's start-up (a few seconds) per run, small beside any rea
 Honest selection. Every run holds out a stratified validation split of the training files
 (`--val-fraction`, default 0.1: 5,000 of CIFAR-10's 50,000 images). train.py keeps the checkpoint
 with the best validation accuracy (DIR/best/); that checkpoint, chosen without looking at the test
-split, is evaluated once on the test split (`eval.py --best`, which writes DIR/eval.json). The
-report's validation accuracy is that checkpoint's; its test accuracy is that single evaluation.
+split, is evaluated once on the test split (`eval.py --best`, which writes
+DIR/eval-test-best.json). The report's validation accuracy is that checkpoint's; its test
+accuracy is that single evaluation.
 
 Layout of the experiment directory OUT:
-    OUT/<arm>/seed-<s>/    one train.py log directory per run (+ command.sh, train.log, eval.json)
+    OUT/<arm>/seed-<s>/    one train.py log directory per run (+ command.sh, train.log, and
+                           eval-test-best.json: eval.py's evaluation of the chosen checkpoint)
     OUT/results.md|json|csv, OUT/curves.png, OUT/test_accuracy.png    the report
 
 The report (one row per arm): n seeds, mean +- std of validation and test accuracy, the test
@@ -63,6 +65,8 @@ from errors import UserError
 HERE = os.path.dirname(os.path.abspath(__file__))
 # train.py flags whose value is itself a comma list: their alternatives are separated by "/".
 LIST_FLAGS = ("dropout-rates", "lr-steps")
+# What `eval.py --best --split test` writes into a run's folder.
+EVAL_JSON = "eval-test-best.json"
 # Set by compare.py for every run; not part of the grid.
 OWN_FLAGS = ("logdir", "seed", "val-fraction")
 
@@ -292,8 +296,8 @@ def trained(logdir):
 
 
 def evaluated(logdir):
-    """True when DIR/eval.json is the test evaluation of the current best checkpoint."""
-    result = read_json(os.path.join(logdir, "eval.json"))
+    """True when eval.py's test evaluation of the current best checkpoint is in the run's folder."""
+    result = read_json(os.path.join(logdir, EVAL_JSON))
     best = best_checkpoint(logdir)
     return bool(result and best and result.get("split") == "test"
                 and os.path.basename(result.get("checkpoint", "")) == best)
@@ -467,7 +471,7 @@ def collect_run(run):
     if not config or not trained(logdir):
         return None
     records = read_metrics(logdir)
-    result = read_json(os.path.join(logdir, "eval.json")) if evaluated(logdir) else None
+    result = read_json(os.path.join(logdir, EVAL_JSON)) if evaluated(logdir) else None
     best = best_checkpoint(logdir)
     best_step = int(best.rsplit("-", 1)[1]) if best else None
     chosen = next((r for r in records if r["step"] == best_step), None)

@@ -254,6 +254,18 @@ def subset(images, labels, n, seed=0):
     return images[order], labels[order]
 
 
+def recompute_on_training_images(model, config, images=5000, data_dir=None):
+    """recompute_bn_stats on `images` training images of the run (no augmentation); their count.
+
+    The run's own training split (its validation images excluded), a fixed random subset, so the
+    held-out splits stay untouched. This is what `eval.py --recompute-bn-stats` does.
+    """
+    splits = load_splits(config, data_dir)
+    train_x, _ = subset(*splits["train"], images)
+    recompute_bn_stats(model, normalized_batches(train_x, config))
+    return int(len(train_x))
+
+
 def diagnose(logdir, split="val", images=2000, recompute_images=5000, best=False, data_dir=None):
     """Every diagnostic of one run; the model's statistics are recomputed last (on a copy)."""
     import eval as evaluate
@@ -272,9 +284,8 @@ def diagnose(logdir, split="val", images=2000, recompute_images=5000, best=False
         result["initial_share_left"] = initial_share_left(decay, step)
         result["variance_shift"] = variance_shift(model, held_out)
         result["accuracy_before"] = accuracy(model, held_out, y)
-        train_x, _ = subset(*splits["train"], recompute_images)
-        recompute_bn_stats(model, normalized_batches(train_x, config))
-        result["recompute_images"] = int(len(train_x))
+        result["recompute_images"] = recompute_on_training_images(model, config,
+                                                                  recompute_images, data_dir)
         result["accuracy_after_recompute"] = accuracy(model, held_out, y)
         result["variance_shift_after"] = variance_shift(model, held_out)
     return result

@@ -82,6 +82,11 @@ def build_parser():
                    help="educational: normalise with each test batch's own statistics instead of "
                         "the moving averages (the mistake in the blog post '激活函数(relu,prelu,"
                         "elu,+BN)对比on cifar10'); results depend on --batch-size")
+    p.add_argument("--recompute-bn-stats", action="store_true",
+                   help="first set every batch-norm layer's moving mean / variance to the exact "
+                        "statistics of its input in inference mode over 5,000 of the run's "
+                        "training images (diagnostics.py): the remedy for the variance shift of "
+                        "dropout before BN and for short runs")
     p.add_argument("--row-normalized", action="store_true",
                    help="confusion matrix in shares of each true class instead of counts")
     p.add_argument("--plot", default=None, metavar="PNG",
@@ -249,8 +254,10 @@ def load_images(dataset, data_dir, config, split):
 
 
 def output_name(config, checkpoint_kind, split, dataset, args):
-    """eval-<split>-<checkpoint>[-batchstats<B>][-on-<dataset>]: what was evaluated, how."""
+    """eval-<split>-<checkpoint>[-batchstats<B>][-bnrecomputed][-on-<dataset>]: what, how."""
     name = f"{split}-{checkpoint_kind}"
+    if getattr(args, "recompute_bn_stats", False):
+        name += "-bnrecomputed"
     if args.bn_test_batch_stats:
         name += f"-batchstats{args.batch_size}"
     if dataset != config["dataset"]:
@@ -408,6 +415,10 @@ def evaluate_logdir(logdir, args):
     model, config, checkpoint, step = restore_model(logdir, args.checkpoint, args.best,
                                                     args.bn_test_batch_stats)
     kind = "best" if args.best else f"step-{step}" if args.checkpoint else "last"
+    if args.recompute_bn_stats and config["bn"]:
+        import diagnostics
+        n = diagnostics.recompute_on_training_images(model, config)
+        print(f"{logdir}: batch-norm statistics recomputed on {n:,} training images", flush=True)
     dataset, data_dir = eval_dataset(config, args)
     images, labels = load_images(dataset, data_dir, config, args.split)
     mode = f", batch statistics at batch {args.batch_size}" if args.bn_test_batch_stats else ""

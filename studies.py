@@ -55,11 +55,11 @@ STUDIES = {
         # 45,000 training images is 143 epochs (352 steps each).
         paper=dict(flags={"recipe": "blog-allcnn", "epochs": "143", "max-steps": "50000"},
                    shrunk="nothing: the blog's All-CNN, batch 128, about 50k steps"),
-        quick=dict(flags={"recipe": "blog-allcnn", "epochs": "4", "train-subset": "5000",
+        quick=dict(flags={"recipe": "blog-allcnn", "epochs": "3", "train-subset": "4000",
                           "histograms": "off"},
-                   shrunk="4 epochs on 5,000 of the 45,000 training images (about 156 steps "
-                          "instead of 50k); the model, batch size and validation split are the "
-                          "paper scale's"),
+                   shrunk="3 epochs on 4,000 of the 45,000 training images (93 steps instead of "
+                          "50,000); the model, batch size and validation split are the paper "
+                          "scale's"),
     ),
     "dropact": dict(
         source="Liang et al. 2018, Drop-Activation (arXiv 1811.05850), repository "
@@ -71,10 +71,10 @@ STUDIES = {
         seeds=[0, 1, 2],
         paper=dict(flags={"recipe": "dropact-resnet56"},
                    shrunk="nothing: ResNet-56, 200 epochs, lr 0.1 / 10 at epochs 91, 136, 182"),
-        quick=dict(flags={"recipe": "dropact-resnet56", "depth": "20", "epochs": "4",
-                          "lr-steps": "2,3", "train-subset": "5000", "histograms": "off"},
-                   shrunk="ResNet-20 instead of ResNet-56, 4 epochs (lr / 10 after epochs 2 and "
-                          "3) on 5,000 of the 40,000 training images"),
+        quick=dict(flags={"recipe": "dropact-resnet56", "depth": "20", "epochs": "6",
+                          "lr-steps": "3,5", "train-subset": "10000", "histograms": "off"},
+                   shrunk="ResNet-20 instead of ResNet-56, 6 epochs (lr / 10 after epochs 3 and "
+                          "5) on 10,000 of the 40,000 training images"),
         val_fraction="0.2",  # the repository's own 80/20 split
     ),
     "gaaf": dict(
@@ -92,12 +92,13 @@ STUDIES = {
                           "lr-steps": "81,121,161"},
                    shrunk="nothing: ResNet-20, Adam 1e-3 divided by 10 after epochs 80, 120, "
                           "160, 200 epochs, no augmentation"),
-        quick=dict(flags={"recipe": "gaaf-resnet20", "epochs": "3", "train-subset": "5000",
+        quick=dict(flags={"recipe": "gaaf-resnet20", "epochs": "5", "train-subset": "10000",
                           "histograms": "off"},
                    arms=[{"act": "relu"}, {"act": "gaaf-relu", "gaaf-shift": "4"},
                          {"act": "gaaf-relu", "gaaf-shift": "-1"},
                          {"act": "gaaf-relu", "gaaf-variant": "round", "gaaf-shift": "-1"}],
-                   shrunk="3 epochs on 5,000 of the 45,000 training images; 4 arms (relu, "
+                   shrunk="5 epochs on 10,000 of the 45,000 training images at a constant lr; "
+                          "4 arms (relu, "
                           "gaaf-relu floor with shift 4, the paper's choice, and -1, the "
                           "repository's best, and round with shift -1) instead of 13"),
     ),
@@ -112,9 +113,9 @@ STUDIES = {
         # momentum SGD with a cosine schedule (train.py's defaults).
         paper=dict(flags={"model": "cnn", "bn": "on", "epochs": "30"},
                    shrunk="nothing: the question's network with batch norm, 30 epochs"),
-        quick=dict(flags={"model": "cnn", "bn": "on", "epochs": "5", "train-subset": "10000",
+        quick=dict(flags={"model": "cnn", "bn": "on", "epochs": "6", "train-subset": "10000",
                           "histograms": "off"},
-                   shrunk="5 epochs on 10,000 of the 45,000 training images"),
+                   shrunk="6 epochs on 10,000 of the 45,000 training images"),
     ),
 }
 SCALES = ("quick", "paper")

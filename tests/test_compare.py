@@ -80,7 +80,7 @@ def test_selection_on_validation_and_one_test_evaluation(experiment):
         best = max(records, key=lambda rec: (rec["val_accuracy"], -rec["epoch"]))
         assert compare.best_checkpoint(logdir) == f"ckpt-{best['step']}"
         # ... and the reported test accuracy is eval.py's single evaluation of that checkpoint.
-        with open(os.path.join(logdir, "eval.json")) as f:
+        with open(os.path.join(logdir, compare.EVAL_JSON)) as f:
             ev = json.load(f)
         assert ev["split"] == "test" and ev["checkpoint"].endswith(f"best/ckpt-{best['step']}")
         run = by_seed[(f"act={arm}", seed)]

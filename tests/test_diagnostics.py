@@ -129,6 +129,22 @@ def test_command_on_a_short_bn_run(tmp_path):
     for png in ("bias_shift.png", "variance_shift.png"):
         assert os.path.getsize(os.path.join(logdir, png)) > 0
 
+    # eval.py --recompute-bn-stats: the test accuracy of the model with recomputed statistics,
+    # written beside (not over) the plain evaluation.
+    import eval as evaluate
+    assert evaluate.main(["--logdir", logdir, "--recompute-bn-stats"]) == 0
+    with open(os.path.join(logdir, "eval-test-last-bnrecomputed.json")) as f:
+        recomputed = json.load(f)
+    model, config, _, _ = evaluate.restore_model(logdir)
+    moving_before = model.bns[0].moving_variance.numpy()
+    diagnostics.recompute_on_training_images(model, config)
+    assert not np.allclose(moving_before, model.bns[0].moving_variance.numpy())
+    splits = diagnostics.load_splits(config)
+    x, y = splits["test"]
+    expected = diagnostics.accuracy(model, diagnostics.normalized_batches(x, config), y)
+    assert recomputed["top1"] == pytest.approx(expected, abs=1e-9)
+    assert not os.path.exists(os.path.join(logdir, "eval-test-last.json"))
+
 
 def test_plot_activations_derivatives_and_figure(tmp_path):
     import plot_activations

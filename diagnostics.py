@@ -300,7 +300,11 @@ def plot(results, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import numpy as np
+
+    def layer_ticks(ax, names):
+        ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
 
     # Bias shift: mean and spread of each activation layer's output, and the dead units.
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=False)
@@ -317,6 +321,9 @@ def plot(results, out):
     top.set(ylabel="activation output: mean (band ± std)",
             title=f"bias shift per activation layer ({results[0]['split']} images)")
     bottom.set(xlabel="activation layer (forward order)", ylabel="dead units %")
+    names = [name for name, _ in results[0]["activations"]]
+    layer_ticks(top, names)
+    layer_ticks(bottom, names)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -336,6 +343,9 @@ def plot(results, out):
                     f"{100 * r['accuracy_after_recompute']:.1f}%")
         ax.axhline(1, color="black", lw=0.6)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
+        layer_ticks(ax, [name for name, _ in with_bn[0]["variance_shift"]])
         ax.set(xlabel="batch-norm layer (forward order)",
                ylabel="Var_inference[x] / moving variance",
                title="variance shift per BN layer (mean over channels); 1 = no shift")

@@ -55,9 +55,9 @@ STUDIES = {
         # 45,000 training images is 143 epochs (352 steps each).
         paper=dict(flags={"recipe": "blog-allcnn", "epochs": "143", "max-steps": "50000"},
                    shrunk="nothing: the blog's All-CNN, batch 128, about 50k steps"),
-        quick=dict(flags={"recipe": "blog-allcnn", "epochs": "3", "train-subset": "4000",
+        quick=dict(flags={"recipe": "blog-allcnn", "epochs": "2", "train-subset": "5000",
                           "histograms": "off"},
-                   shrunk="3 epochs on 4,000 of the 45,000 training images (93 steps instead of "
+                   shrunk="2 epochs on 5,000 of the 45,000 training images (78 steps instead of "
                           "50,000); the model, batch size and validation split are the paper "
                           "scale's"),
     ),

@@ -79,12 +79,12 @@ def build_parser():
     import studies
     p = argparse.ArgumentParser(
         description="Run train.py over a grid of settings and seeds; report mean, intervals and "
-                    "paired differences. Any other --flag goes to train.py (a comma list varies).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "paired differences. Any other --flag goes to train.py (a comma list varies).")
     p.add_argument("--study", choices=sorted(studies.STUDIES), default=None,
                    help="a study of studies.py instead of an explicit grid")
     p.add_argument("--scale", choices=studies.SCALES, default="quick",
-                   help="the study's scale: quick (about an hour on 2 CPU cores) or paper")
+                   help="the study's scale: quick (about an hour on 2 CPU cores; the default) or "
+                        "paper")
     p.add_argument("--out", default=None,
                    help="experiment directory (default experiments/<study>-<scale> or "
                         "experiments/grid)")
@@ -97,7 +97,7 @@ def build_parser():
                    help="the arm the others are compared with, e.g. 'act=relu,bn=off' "
                         "(default: the study's, or the first arm)")
     p.add_argument("--jobs", type=int, default=1,
-                   help="runs at the same time (with GPUs: one GPU each, round robin)")
+                   help="runs at the same time (default 1; with GPUs: one GPU each, round robin)")
     p.add_argument("--print-commands", action="store_true",
                    help="print one train.py command per run and exit (for a job array)")
     p.add_argument("--collect", action="store_true",

@@ -269,7 +269,7 @@ def test_fp16_train_step_with_loss_scaling():
     """fp16 (a GPU option) through train.make_steps; the CPU emulates fp16, so the batch is tiny."""
     import optimizers
     from loss_scale import DynamicLossScale
-    model = models.build("resnet", 10, depth=8, compute_dtype="float16")
+    model = models.build("resnet", 10, depth=8, bn=True, compute_dtype="float16")
     scale = DynamicLossScale(initial_scale=2.0 ** 15)
     step = tf.Variable(0, dtype=tf.int64)
     sums = tf.Variable(tf.zeros([3], tf.float64))

@@ -5,8 +5,10 @@ A log directory holds everything `eval.py` needs to rebuild and evaluate a model
 
     DIR/config.json       every setting, the normalisation constants, TF version, device, commit
     DIR/ckpt/             the last few checkpoints (tf.train.CheckpointManager)
-    DIR/best/             the checkpoint with the best validation accuracy so far
+    DIR/best/             the checkpoint with the best validation accuracy so far (only with a
+                          validation split: a choice on test accuracy would overstate it)
     DIR/metrics.jsonl     one JSON line per finished epoch
+    DIR/diverged.json     step, loss and lr, when the run stopped on a non-finite loss
     DIR/tb/               TensorBoard summaries
 
 Checkpoints are only ever taken from the `checkpoint` state file that `CheckpointManager` writes
@@ -19,11 +21,13 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 
-import tensorflow as tf
-
 from errors import UserError
+
+# TensorFlow is imported inside the functions that need it: train.py imports this module before it
+# parses its flags, and `--help` must not wait for TensorFlow.
 
 # Bump when the layout of a log directory changes; eval.py refuses other layouts with a message.
 LAYOUT = 1
@@ -34,6 +38,12 @@ MUST_MATCH = ("dataset", "labels", "num_classes", "model", "model_config", "norm
               "batch_size", "seed", "val_fraction", "precision", "data_format")
 # Model settings that change only how the same numbers are computed: free to differ on resume.
 SPEED_ONLY = ("bn_fused",)
+# Optimisation settings: a run continued with other values is a different experiment (a changed
+# --epochs rebuilds the schedule, and the learning rate jumps), so train.py refuses them unless
+# asked to continue with new settings (--change-settings).
+TRAINING = ("epochs", "lr", "warmup_epochs", "schedule", "lr_steps", "lr_steps_unit",
+            "warmup_fraction", "weight_decay", "optimizer", "momentum", "augment", "padding",
+            "flip")
 
 
 def check_writable(logdir):
@@ -81,10 +91,10 @@ def read_config(logdir):
     return config
 
 
-def config_differences(old, new):
-    """Human-readable differences between two configs on the settings that must match."""
+def config_differences(old, new, keys=MUST_MATCH):
+    """Human-readable differences between two configs on `keys` (default: what must match)."""
     diffs = []
-    for key in MUST_MATCH:
+    for key in keys:
         a, b = old.get(key), new.get(key)
         if key == "model_config" and isinstance(a, dict) and isinstance(b, dict):
             for k in sorted((set(a) | set(b)) - set(SPEED_ONLY)):
@@ -97,6 +107,8 @@ def config_differences(old, new):
 
 def environment():
     """TensorFlow version, device and git commit, recorded in every config.json."""
+    import tensorflow as tf
+
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     cpu = platform.processor() or platform.machine()
     try:
@@ -125,6 +137,8 @@ def restore_or_refuse(checkpoint, path, logdir, partial=False):
     partial=True (eval) accepts a checkpoint holding more than `checkpoint` asks for (the
     optimizer's slots); every object that is asked for must still match.
     """
+    import tensorflow as tf
+
     try:
         status = checkpoint.restore(path)
         if partial:
@@ -135,6 +149,30 @@ def restore_or_refuse(checkpoint, path, logdir, partial=False):
         raise UserError(f"the checkpoint {path} does not match the model described by "
                         f"{logdir}/config.json and the current settings ({first[:200]}); "
                         "use a new --logdir") from None
+
+
+class Progress:
+    """One line per epoch; on a terminal the line is redrawn in place every few steps."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+
+    def update(self, text):
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+
+    def done(self, text):
+        self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
+        self.stream.flush()
+
+
+def fmt_time(seconds):
+    """12m05s, or 1h02m from an hour on."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def run_health(logdir, num_classes):

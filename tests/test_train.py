@@ -186,9 +186,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--model", "resnet", "--depth", "21"], "6n+2"),
-    (["--model", "resnet", "--depth", "1001"], "not valid for v1"),
-    (["--act", "swish"], "invalid choice"),
+    (["--act", "rleu"], "invalid choice"),
     (["--batch-size", "0"], "--batch-size must be positive"),
     (["--batch-size", "-5"], "--batch-size must be positive"),
     (["--lr", "0"], "--lr must be a positive"),
@@ -197,16 +195,27 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     (["--val-fraction", "1.0"], "--val-fraction must be in"),
     (["--val-fraction", "-0.1"], "--val-fraction must be in"),
     (["--labels", "coarse"], "--labels coarse needs --dataset cifar100"),
-    (["--schedule", "step"], "--lr-steps"),
-    (["--lr-steps", "30,20", "--schedule", "step"], "increasing"),
     (["--dropout-rates", "0.2,0.2"], "three rates"),
-    (["--p", "1.5"], "--p"),
+    (["--dropact-p", "1.5"], "--dropact-p"),
 ])
 def test_invalid_flags_fail_at_parsing(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.parse_args(flags)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "resnet", "--depth", "21"], r"6n\+2"),
+    (["--model", "resnet", "--depth", "1001"], "not valid for v1"),
+    (["--schedule", "step"], "boundaries"),
+    (["--lr-steps", "30,20", "--schedule", "step"], "increasing"),
+])
+def test_invalid_settings_fail_before_training(flags, message, tmp_path):
+    logdir = str(tmp_path / "run")
+    with pytest.raises(UserError, match=message):
+        train.main(["--dataset", "cifar10-sample", "--logdir", logdir] + flags)
+    assert not os.path.exists(os.path.join(logdir, "metrics.jsonl"))
 
 
 def test_valid_resnet_depths_pass():
@@ -237,6 +246,13 @@ def test_speed_options_train_and_checkpoint(flags, tmp_path):
     """The GPU-minded paths (mixed precision, XLA, NCHW, fused BN) run and learn on the CPU."""
     logdir = str(tmp_path / "run")
     args = TINY + ["--epochs", "1", "--max-steps", "6", "--logdir", logdir] + flags
+    if "NCHW" in flags and not tf.config.list_physical_devices("GPU"):
+        # TF's CPU kernels have no NCHW filter gradient ("Conv2DCustomBackpropFilterOp only
+        # supports NHWC"): refused in one line instead of a TensorFlow traceback mid-run.
+        with pytest.raises(UserError, match="NCHW needs a GPU"):
+            train.main(args)
+        assert not os.path.exists(logdir)
+        return
     assert train.main(args) == 0
     rows = metrics_of(logdir)
     assert np.isfinite(rows[-1]["train_loss"]) and rows[-1]["train_loss"] < 3.0
@@ -283,3 +299,60 @@ def test_fp16_train_step_with_loss_scaling():
     assert all(v.dtype == tf.float32 for v in model.trainable_variables)
     assert any(not np.array_equal(a, b.numpy()) for a, b in zip(before, model.trainable_variables))
     assert int(step) == 3 and float(scale.scale) in (2.0 ** 15, 2.0 ** 14, 2.0 ** 13)
+
+
+def test_help_is_quiet_and_imports_no_tensorflow():
+    """--help parses and prints without importing TensorFlow (instant, no start-up lines)."""
+    import subprocess
+    import sys
+    code = ("import sys, contextlib, io\n"
+            "sys.argv = ['train.py', '--help']\n"
+            "import train\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    try:\n"
+            "        train.parse_args()\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "print('tensorflow' in sys.modules, len(out.getvalue()))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          timeout=60)
+    imported, length = proc.stdout.split()
+    assert imported == "False" and int(length) > 1000, proc.stderr
+    assert proc.stderr == ""
+    # Parsing a full command line does not import it either.
+    proc = subprocess.run([sys.executable, "-c", "import sys, train; train.parse_args("
+                           "['--act', 'elu', '--bn', '--model', 'resnet', '--depth', '56']); "
+                           "print('tensorflow' in sys.modules)"], cwd=root, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_help_names_each_recipe_with_its_description(capsys):
+    import recipes
+    with pytest.raises(SystemExit):
+        train.parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "(default: None)" not in out and "(default: )" not in out
+    out = "".join(out.split())  # argparse wraps lines, also after a hyphen
+    for name, text in recipes.DESCRIPTIONS.items():
+        assert "".join(f"{name}: {text}".split()) in out
+    assert "conv,bn,act,pool,drop" in out
+
+
+def test_mistyped_choice_is_one_line_with_a_suggestion(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(["--act", "rleu"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "did you mean relu?" in err
+
+
+def test_data_dir_default_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("CIFAR_DATA_DIR", raising=False)
+    assert train.parse_args([]).data_dir == "data"
+    monkeypatch.setenv("CIFAR_DATA_DIR", "/somewhere/cifar")
+    assert train.parse_args([]).data_dir == "/somewhere/cifar"
+    assert train.parse_args(["--data-dir", "x"]).data_dir == "x"

@@ -292,8 +292,10 @@ def diagnose(logdir, split="val", images=2000, recompute_images=5000, best=False
 
 
 def label(result):
-    return f"{os.path.basename(os.path.normpath(result['logdir']))} ({result['act']}" + \
-        (", BN)" if result["bn"] else ")")
+    """A run's name in the plots: its folder, with the arm for compare.py's <arm>/seed-<s>."""
+    parts = os.path.normpath(result["logdir"]).split(os.sep)
+    name = "/".join(parts[-2:]) if parts[-1].startswith("seed-") and len(parts) > 1 else parts[-1]
+    return f"{name} ({result['act']}" + (", BN)" if result["bn"] else ")")
 
 
 def plot(results, out):

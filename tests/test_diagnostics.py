@@ -107,6 +107,13 @@ def test_activation_mean_spread_and_dead_units():
     assert s["std"] == pytest.approx(y.std(), rel=1e-6)
 
 
+def test_plot_labels_name_the_arm_of_a_compare_run():
+    run = dict(act="elu", bn=True)
+    assert diagnostics.label(dict(run, logdir="exp/act-elu_bn-on/seed-0/")) == \
+        "act-elu_bn-on/seed-0 (elu, BN)"
+    assert diagnostics.label(dict(run, logdir="runs/mine", bn=False)) == "mine (elu)"
+
+
 def test_short_run_share_of_initial_value():
     assert diagnostics.initial_share_left(0.99, 14) == pytest.approx(0.8687, abs=1e-4)
     assert diagnostics.initial_share_left(0.99, 100) == pytest.approx(0.366, abs=1e-3)

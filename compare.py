@@ -42,7 +42,9 @@ Layout of the experiment directory OUT:
 The report (one row per arm): n seeds, mean +- std of validation and test accuracy, the test
 accuracy's 95% interval (Student t), the paired difference to the baseline arm (`--baseline`,
 default the first arm) over seeds with its interval and p-value (stats.py), epochs, seconds per
-epoch, parameter count, and the runs `rundir.run_health` calls dead or diverged.
+epoch, parameter count, and the runs `rundir.run_health` calls dead or diverged (they count in the
+statistics with their chosen checkpoint's accuracy: leaving them out would flatter an arm that
+often fails).
 """
 
 import argparse
@@ -503,7 +505,9 @@ def collect(plan):
     arms, params = [], {}
     for name in plan["names"]:
         runs = [r for r in (collect_run(run) for run in plan["runs"] if run["arm"] == name) if r]
-        good = [r for r in runs if r["test_accuracy"] is not None and r["health"] is None]
+        # Dead and diverged runs stay in: their chosen checkpoint's accuracy is what that arm
+        # gave for that seed (leaving them out would flatter an arm that often fails).
+        good = [r for r in runs if r["test_accuracy"] is not None]
         if runs and name not in params:
             params[name] = parameter_count(runs[0]["config"])
         arms.append(dict(
@@ -595,8 +599,8 @@ def describe(plan, arms):
             "Validation accuracy is that of the checkpoint chosen on validation; test accuracy is "
             "that checkpoint's single evaluation on the test split. Δ is the paired difference "
             "over seeds (arm − baseline, percentage points) with its Student-t interval and the "
-            "paired t-test p-value. Dead or diverged runs are left out of the statistics and "
-            "named in the notes.",
+            "paired t-test p-value. Dead or diverged runs count in the statistics with the "
+            "accuracy of their chosen checkpoint and are named in the notes.",
             f"Machine: {config.get('device', '?')}, TensorFlow {config.get('tensorflow', '?')}, "
             f"Python {config.get('python', '?')}, commit {config.get('git_commit', '?')}."]
 

@@ -173,3 +173,20 @@ def test_every_study_plan_is_well_formed():
             names = [studies.arm_name(a) for a in p["arms"]]
             assert p["baseline"] in names and len(set(names)) == len(names)
             assert len(p["seeds"]) >= 3 and p["shrunk"]
+
+
+def test_dead_runs_count_and_are_named(experiment, tmp_path):
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    path = os.path.join(copy, "act-elu", "seed-1", "metrics.jsonl")
+    records = compare.read_metrics(os.path.dirname(path))
+    records[-1].update(train_loss=float(np.log(10)), train_accuracy=0.1)  # chance: dead
+    with open(path, "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+    code, text = run_compare(GRID + ["--out", copy, "--collect"])
+    assert code == 0
+    elu = results(copy)["arms"][1]
+    assert elu["n"] == 2  # still in the statistics ...
+    assert len(elu["unhealthy"]) == 1 and elu["unhealthy"][0].startswith("seed 1: dead")
+    assert "seed 1: dead" in open(os.path.join(copy, "results.md")).read()  # ... and named

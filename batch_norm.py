@@ -15,13 +15,24 @@ The normalisation is folded into one multiply-add over the tensor:
 Statistics are computed in float32 whatever the input dtype (bfloat16 / float16 would lose the
 mean of 2^17 values); the output has the input's dtype.
 
-`test_batch_stats=True` is an educational switch: it reproduces the seed blog post, whose test-time
-graph also normalised with the statistics of the test batch. Accuracy then depends on the test
+`test_batch_stats=True` is an educational switch: it reproduces the blog post "激活函数(relu,prelu,
+elu,+BN)对比on cifar10" (All-CNN, relu/prelu/elu with and without BN), whose test-time graph also
+normalised with the statistics of the test batch. Accuracy then depends on the test
 batch (its size, its class mix): compare the two with eval.py to see why inference must use the
 moving averages.
 
-`fused=True` computes the same thing with TensorFlow's fused kernel (`FusedBatchNormV3`), a speed
-option tested equal to the written-out formulas.
+`fused=True` computes the same thing with TensorFlow's fused kernel (`FusedBatchNormV3`, called
+through `tf.raw_ops`), a speed option tested equal to the written-out formulas.
+
+Under a tf.distribute strategy (see distribute.py) each replica normalises its share of the global
+batch with that share's statistics (TensorFlow's and Keras's default), and keeps its own moving
+averages: they are `ON_READ` variables with `MEAN` aggregation, so a checkpoint or an evaluation
+outside the replicas reads their mean over replicas. As the moving averages are linear in the
+batch statistics, that mean is the moving average of the mean of the per-replica means (= the
+global batch mean) and of the mean of the per-replica variances (smaller than the global batch
+variance by the variance of the per-replica means). `sync=True` normalises with the statistics of
+the global batch instead (`batch_normalize`), so the moving averages are the same on every replica
+and equal those of a single-device run on the same global batch.
 """
 
 import tensorflow as tf
@@ -31,18 +42,25 @@ class BatchNorm(tf.Module):
     """y = gamma * (x - mu) / sqrt(var + epsilon) + beta, with moving averages for inference."""
 
     def __init__(self, num_channels, decay=0.99, epsilon=1e-3, test_batch_stats=False,
-                 data_format="NHWC", fused=False, name=None):
+                 data_format="NHWC", fused=False, name=None, sync=False):
         super().__init__(name=name)
+        if fused and sync:
+            raise ValueError("the fused kernel cannot synchronise statistics across replicas; "
+                             "use fused=False with sync=True")
         self.decay, self.epsilon = decay, epsilon
+        self.sync = sync  # statistics over all replicas of a tf.distribute strategy
         self.test_batch_stats = test_batch_stats
         self.data_format, self.fused = data_format, fused
         # All float32 [C], created here so a checkpoint can be restored before the first call.
         self.gamma = tf.Variable(tf.ones([num_channels]), name="gamma")
         self.beta = tf.Variable(tf.zeros([num_channels]), name="beta")
-        self.moving_mean = tf.Variable(tf.zeros([num_channels]), trainable=False,
-                                       name="moving_mean")
-        self.moving_variance = tf.Variable(tf.ones([num_channels]), trainable=False,
-                                           name="moving_variance")
+        # One copy per replica under a strategy; read outside the replicas: their mean.
+        per_replica = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+                           aggregation=tf.VariableAggregation.MEAN)
+        self.moving_mean = tf.Variable(tf.zeros([num_channels]), name="moving_mean",
+                                       **per_replica)
+        self.moving_variance = tf.Variable(tf.ones([num_channels]), name="moving_variance",
+                                           **per_replica)
 
     def _axes_and_shape(self, x):
         """Reduction axes and the broadcast shape of a [C] vector, for this layout and rank."""
@@ -57,7 +75,7 @@ class BatchNorm(tf.Module):
             return self._normalize(tf.convert_to_tensor(x), training)
 
     def _normalize(self, x, training):
-        if self.fused and x.shape.rank == 4:
+        if self.fused and not self.sync and x.shape.rank == 4:
             return self._fused(x, training)
         axes, shape = self._axes_and_shape(x)
         if not (training or self.test_batch_stats):
@@ -68,7 +86,7 @@ class BatchNorm(tf.Module):
                 tf.cast(tf.reshape(offset, shape), x.dtype)
         y, mean, variance = batch_normalize(x, tf.convert_to_tensor(self.gamma),
                                             tf.convert_to_tensor(self.beta), self.epsilon, axes,
-                                            shape)
+                                            shape, self.sync)
         if training:
             self.moving_mean.assign(self.decay * self.moving_mean + (1 - self.decay) * mean)
             self.moving_variance.assign(self.decay * self.moving_variance
@@ -92,26 +110,39 @@ class BatchNorm(tf.Module):
         return y
 
 
-def batch_normalize(x, gamma, beta, epsilon, axes, shape):
+def batch_normalize(x, gamma, beta, epsilon, axes, shape, sync=False):
     """Normalise with the batch's own statistics; the backward pass is the paper's (section 3).
 
-    forward:   mu = mean(x), var = mean((x - mu)^2), xhat = (x - mu) / sqrt(var + eps),
-               y = gamma * xhat + beta                          (over `axes`, m values per channel)
-    backward:  dbeta = sum(dy),  dgamma = sum(dy * xhat)
-               dx = gamma / sqrt(var + eps) / m * (m * dy - dbeta - xhat * dgamma)
+    statistics: mu = mean(x), var = mean((x - mu)^2) over `axes` (n values per channel), by
+               tf.nn.moments: one reduction for mu, one squared_difference and one reduction for var
+    forward:   xhat = (x - mu) / sqrt(var + eps),  y = gamma * xhat + beta
+               computed as y = x * scale + (beta - mu * scale),  scale = gamma / sqrt(var + eps)
+    backward:  dbeta = sum(dy),  dgamma = sum(dy * xhat) = (sum(dy * x) - mu * dbeta) / sqrt(var + eps)
+               dx = gamma / sqrt(var + eps) / n * (n * dy - dbeta - xhat * dgamma)
+    About 12 passes over the tensor for forward and backward together (reductions included).
 
-    Letting autodiff differentiate the forward formulas gives the same numbers (the test compares
-    with Keras) through about twice as many ops over the whole tensor; written out, the backward
-    pass is also the formula a reader can check against the paper.
+    `sync=True` (synchronised batch norm, e.g. Peng et al. 2018, MegDet, arXiv 1711.07240): in a
+    tf.distribute replica context every replica's (n, mu, var) are gathered (one all-gather) and
+    combined into the statistics of the global batch (Chan, Golub and LeVeque 1979):
+        n = sum_r n_r,  mu = sum_r n_r mu_r / n,  var = sum_r n_r (var_r + (mu_r - mu)^2) / n
+    and in the backward pass [dbeta, dgamma] are summed over replicas (one all-reduce), so every
+    replica normalises with, and differentiates through, the statistics of the global batch. The
+    returned dgamma and dbeta are this replica's share; the optimizer's cross-replica sum of the
+    gradients adds them up. With one replica (or outside a strategy) `sync` changes nothing.
+
+    Letting autodiff differentiate the forward formulas gives the same numbers (the tests compare
+    with Keras) through about twice as many passes; written out, the backward pass is also the
+    formula a reader can check against the paper.
     Returns y (x's dtype) and the batch mean and variance [C] (float32, for the moving averages).
     """
 
     @tf.custom_gradient
     def forward(x, gamma, beta):
         x32 = tf.cast(x, tf.float32)
-        mean = tf.reduce_mean(x32, axes)  # [C]
-        centered = x32 - tf.reshape(mean, shape)
-        variance = tf.reduce_mean(tf.square(centered), axes)  # [C]
+        mean, variance = tf.nn.moments(x32, axes)  # [C] each
+        n = tf.cast(tf.size(x32) // tf.size(mean), tf.float32)  # values per channel
+        if sync:
+            mean, variance, n = _global_moments(mean, variance, n)
         inv_std = tf.math.rsqrt(variance + epsilon)  # [C]
         scale = gamma * inv_std  # [C]
         y = x * tf.cast(tf.reshape(scale, shape), x.dtype) + \
@@ -121,14 +152,54 @@ def batch_normalize(x, gamma, beta, epsilon, axes, shape):
             # mean and variance only feed the moving averages: no gradient comes back through them.
             with tf.name_scope("batch_norm_grad"):
                 dy32 = tf.cast(dy, tf.float32)
-                xhat = centered * tf.reshape(inv_std, shape)
-                dbeta = tf.reduce_sum(dy32, axes)  # [C]
-                dgamma = tf.reduce_sum(dy32 * xhat, axes)  # [C]
-                m = tf.cast(tf.size(x32) // tf.size(mean), tf.float32)  # values per channel
-                dx = tf.reshape(scale / m, shape) * (m * dy32 - tf.reshape(dbeta, shape)
-                                                      - xhat * tf.reshape(dgamma, shape))
+                dbeta = tf.reduce_sum(dy32, axes)  # [C], this replica's share
+                dgamma = (tf.reduce_sum(dy32 * x32, axes) - mean * dbeta) * inv_std  # [C]
+                total_dbeta, total_dgamma = dbeta, dgamma
+                if sync:
+                    total_dbeta, total_dgamma = tf.unstack(tf.reshape(
+                        _sum_over_replicas(tf.concat([dbeta, dgamma], 0)), [2, -1]))
+                # The paper's dx with xhat = (x - mu) * inv_std substituted, so that it is one
+                # multiply-add per term over the tensor:  dx = dy * scale - x * k + c, with
+                # k = scale * inv_std * dgamma / n  and  c = mu * k - scale * dbeta / n   [C].
+                k = scale * inv_std * total_dgamma / n
+                c = mean * k - scale * total_dbeta / n
+                dx = dy32 * tf.reshape(scale, shape) - x32 * tf.reshape(k, shape) + \
+                    tf.reshape(c, shape)
                 return tf.cast(dx, x.dtype), dgamma, dbeta
 
         return (y, mean, variance), backward
 
     return forward(x, gamma, beta)
+
+
+def _replicas():
+    """The replica context of a tf.distribute strategy with several replicas, else None."""
+    context = tf.distribute.get_replica_context()
+    return context if context is not None and context.num_replicas_in_sync > 1 else None
+
+
+def _global_moments(mean, variance, n):
+    """(mean, variance, n) of the global batch from every replica's own: one all-gather."""
+    context = _replicas()
+    if context is None:
+        return mean, variance, n
+    local = tf.stack([tf.fill(tf.shape(mean), n), mean, variance])  # [3, C]
+    gathered = context.all_gather(local[None], axis=0)  # [R, 3, C]
+    n_r, mean_r, var_r = gathered[:, 0], gathered[:, 1], gathered[:, 2]  # [R, C] each
+    total = tf.reduce_sum(n_r, 0)  # [C]
+    global_mean = tf.reduce_sum(n_r * mean_r, 0) / total
+    global_var = tf.reduce_sum(n_r * (var_r + tf.square(mean_r - global_mean)), 0) / total
+    return global_mean, global_var, total
+
+
+def _sum_over_replicas(values):
+    """values summed over the replicas (one all-reduce); unchanged with one replica."""
+    context = _replicas()
+    if context is None:
+        return values
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
+def layers_of(module):
+    """Every BatchNorm inside `module` (e.g. to switch on `sync` for a whole model)."""
+    return [m for m in module.submodules if isinstance(m, BatchNorm)]

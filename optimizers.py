@@ -18,6 +18,13 @@ SGD keeps v = mu * v + g and multiplies by lr afterwards, which differs when lr 
 epsilon is added outside the square root, after the bias correction has been folded into the step
 size a (the paper's "more efficient" ordering, end of its section 2), with eps = 1e-7 as in Keras.
 
+Under a tf.distribute strategy (distribute.py) `apply` runs on every replica, in the replica
+context, and updates that replica's copy of each variable (MirroredVariable components; an
+assignment in the replica context changes only the local copy). Each replica must therefore be
+given the same gradients: the sum over replicas of their shares, `sum_over_replicas(grads)`, one
+all-reduce that the train step calls before the finiteness check. Same gradients, same arithmetic:
+every copy of the weights and of the slots stays identical, and equal to a single-device run.
+
 The model's variables are not part of an optimizer's state: `optimizer.variables` lists only its
 slots and `iterations`, and a checkpoint stores the weights once, under the model.
 
@@ -25,10 +32,7 @@ slots and `iterations`, and a checkpoint stores the weights once, under the mode
 (`ResourceApplyGradientDescent`, `ResourceApplyKerasMomentum`, `ResourceApplyAdam`, the kernels
 behind Keras 2's optimizers) instead of several element-wise ops: a speed option, tested equal to
 the written-out formulas (fused Adam computes 1 - beta in float32, so it differs from Keras by
-~1e-5 relative per step). On this project's 2-core CPU, one `apply` over ResNet-20's 59 variables
-(270k weights) in a `tf.function` takes 1.14 ms written out vs 0.83 ms fused for momentum, and
-1.47 vs 1.45 ms for Adam (min of 5 x 100 calls, random gradients): under 1% of the ~240 ms
-training step in docs/PERFORMANCE.md either way.
+~1e-5 relative per step). The time of one `apply` either way is in docs/PERFORMANCE.md.
 """
 
 import tensorflow as tf
@@ -36,6 +40,19 @@ import tensorflow as tf
 from errors import UserError
 
 NAMES = ("sgd", "momentum", "nesterov", "adam")
+
+
+def sum_over_replicas(grads):
+    """The cross-replica sum of per-replica gradients (identical on every replica afterwards).
+
+    Each replica's loss is its share of the global-batch loss (distribute.py), so the sum is the
+    gradient of the global-batch loss. One all-reduce for the whole list; with one replica (or
+    outside a strategy) the gradients come back unchanged.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return list(grads)
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
 
 
 def _slot(variable, kind):

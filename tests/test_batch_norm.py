@@ -161,3 +161,33 @@ def test_the_papers_backward_equals_autodiff_of_the_forward(shape, axes, bshape)
         grads.append(tape.gradient(loss, [x, gamma, beta]))
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_statistics_keep_float32_precision_for_a_mean_ten_times_the_std():
+    # The variance is the mean of squared deviations (not E[x^2] - mean^2, which would lose ~3
+    # digits here): float32 precision whatever the mean.
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(64, 8, 8, 4)) + [10.0, -10.0, 0.0, 3.0]).astype(np.float32)
+    bn = BatchNorm(4, decay=0.0)  # decay 0: the moving averages are the batch statistics
+    y = bn(x, training=True)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(bn.moving_mean, x64.mean((0, 1, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance, x64.var((0, 1, 2)), rtol=1e-5)
+    expected = (x64 - x64.mean((0, 1, 2))) / np.sqrt(x64.var((0, 1, 2)) + 1e-3)
+    # y: the float32 mean itself is off by ~2e-5 at |mean| = 10 (a sum of 4096 values).
+    np.testing.assert_allclose(y, expected, atol=5e-5)
+
+
+def test_sync_outside_a_strategy_changes_nothing_and_the_fused_kernel_cannot_sync():
+    x = batches(1)[0]
+    np.testing.assert_array_equal(BatchNorm(3, sync=True)(x, training=True),
+                                  BatchNorm(3)(x, training=True))
+    with pytest.raises(ValueError, match="cannot synchronise"):
+        BatchNorm(3, fused=True, sync=True)
+
+
+def test_moving_averages_are_per_replica_variables_read_as_their_mean():
+    bn = BatchNorm(3)
+    for v in (bn.moving_mean, bn.moving_variance):
+        assert v.synchronization == tf.VariableSynchronization.ON_READ
+        assert v.aggregation == tf.VariableAggregation.MEAN

@@ -50,3 +50,27 @@ MODEL_OPTIONS = {
                    conv_bias=False),         # keep conv biases even where batch norm follows
     "cnn": dict(dropout="dropout", dropout_rates=(0.2, 0.2, 0.4), order="conv-bn-act-pool-drop"),
 }
+
+# train.py's training settings, with their defaults.
+TRAIN_DEFAULTS = dict(
+    dataset="cifar10",
+    model="allcnn",
+    act="relu",
+    epochs=30,
+    batch_size=128,
+    optimizer="momentum",
+    momentum=0.9,
+    schedule="cosine",
+    weight_decay=5e-4,
+)
+
+# Training defaults that depend on the model (train.py --lr, --warmup-epochs): the peak learning
+# rate and a linear warm-up over the first epochs. All-CNN-C: 0.01, the lowest of the learning
+# rates Springenberg et al. 2014 (arXiv 1412.6806) tried, since without batch norm it is the
+# model most sensitive to it. ResNet: 0.1 as He et al. 2015 (arXiv 1512.03385), whose deepest
+# CIFAR net warms up at 0.01 for about 400 steps (one epoch at batch 128). The cnn keeps 0.05.
+MODEL_TRAIN_DEFAULTS = {
+    "allcnn": dict(lr=0.01, warmup_epochs=1.0),
+    "resnet": dict(lr=0.1, warmup_epochs=1.0),
+    "cnn": dict(lr=0.05, warmup_epochs=1.0),
+}

@@ -39,6 +39,37 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Settings (TensorFlow-free: `--help` and flag errors are instant)
 # --------------------------------------------------------------------------------------------------
 
+# Histograms cost about as much as a training epoch of the bundled sample (measured in the
+# report of the change that set this); on full CIFAR-10 they are a small share of an epoch.
+HISTOGRAMS_EVERY = 5
+
+# Flags that set an option of some models only (argparse destination -> models.build keyword).
+MODEL_OPTION_FLAGS = {"depth": "depth", "resnet_version": "version", "shortcut": "shortcut",
+                      "bottleneck": "bottleneck", "dropout": "dropout",
+                      "dropout_rates": "dropout_rates", "order": "order"}
+# Activation parameters and the activations that use them (others accept any activation).
+ACTIVATION_PARAM_USERS = {"leak": ("lrelu",), "elu_alpha": ("elu",), "prelu_init": ("prelu",),
+                          "rrelu_lower": ("rrelu",), "rrelu_upper": ("rrelu",),
+                          "dropact_p": ("dropact",), "gaaf_k": ("gaaf-relu", "gaaf-tanh"),
+                          "gaaf_shift": ("gaaf-relu",),
+                          "gaaf_variant": ("gaaf-relu", "gaaf-tanh")}
+# Flags that only mean something together with another setting: destination -> (test, when).
+DEPENDENT_FLAGS = {
+    "bn_decay": (lambda a: a.bn, "with --bn"), "bn_epsilon": (lambda a: a.bn, "with --bn"),
+    "bn_fused": (lambda a: a.bn, "with --bn"),
+    "bn_test_batch_stats": (lambda a: a.bn, "with --bn"),
+    "lr_steps": (lambda a: a.schedule == "step", "with --schedule step"),
+    "lr_steps_unit": (lambda a: a.schedule == "step", "with --schedule step"),
+    "warmup_fraction": (lambda a: a.schedule == "one-cycle", "with --schedule one-cycle"),
+    "momentum": (lambda a: a.optimizer in ("momentum", "nesterov"),
+                 "with --optimizer momentum or nesterov"),
+    "padding": (lambda a: a.augment, "with --augment"),
+    "flip": (lambda a: a.augment, "with --augment"),
+    "labels": (lambda a: a.dataset == "cifar100",
+               "with --dataset cifar100 (CIFAR-10 has no superclasses)"),
+}
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Each default shown once (not for flags whose help states it); a newline starts a new line."""
 
@@ -71,7 +102,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    A, M = choices.ACTIVATION_DEFAULTS, choices.MODEL_DEFAULTS
+    A, M, T = choices.ACTIVATION_DEFAULTS, choices.MODEL_DEFAULTS, choices.TRAIN_DEFAULTS
+    per_model = {key: ", ".join(f"{m} {d[key]}" for m, d in choices.MODEL_TRAIN_DEFAULTS.items())
+                 for key in ("lr", "warmup_epochs")}
     p = Parser(
         description="Train a CIFAR network written in low-level TensorFlow 2. Re-run the same "
                     "command with the same --logdir to continue an interrupted run.",
@@ -83,7 +116,7 @@ def build_parser():
     d.add_argument("--data-dir", default=os.environ.get("CIFAR_DATA_DIR", "data"),
                    help="folder with the extracted CIFAR binaries or the official .tar.gz "
                         "(default: the environment variable CIFAR_DATA_DIR if set, else data)")
-    d.add_argument("--dataset", choices=choices.DATASETS, default="cifar10",
+    d.add_argument("--dataset", choices=choices.DATASETS, default=T["dataset"],
                    help="cifar10-sample is bundled and runs offline")
     d.add_argument("--labels", choices=["fine", "coarse"], default="fine",
                    help="CIFAR-100 label set (coarse = the 20 superclasses)")
@@ -98,7 +131,7 @@ def build_parser():
                    default="per-channel",
                    help="per-channel mean/std of the training split, or per-image standardisation")
     m = p.add_argument_group("model")
-    m.add_argument("--model", choices=choices.MODELS, default="allcnn",
+    m.add_argument("--model", choices=choices.MODELS, default=T["model"],
                    help="allcnn = All-CNN-C (models/allcnn.py), resnet = ResNet v1/v2 "
                         "(models/resnet.py), cnn = the dropout-placement CNN (models/cnn.py)")
     m.add_argument("--depth", type=int, default=choices.MODEL_OPTIONS["resnet"]["depth"],
@@ -112,7 +145,7 @@ def build_parser():
     m.add_argument("--shortcut", choices=["A", "B"],
                    default=choices.MODEL_OPTIONS["resnet"]["shortcut"],
                    help="A = zero-padded identity (the CIFAR paper), B = 1x1 projection")
-    m.add_argument("--act", choices=choices.ACTIVATIONS, default="relu",
+    m.add_argument("--act", choices=choices.ACTIVATIONS, default=T["act"],
                    help="activation (activations.py)")
     m.add_argument("--leak", type=float, default=A["leak"], help="lrelu negative slope")
     m.add_argument("--elu-alpha", type=float, default=A["elu_alpha"], help="elu alpha")
@@ -152,13 +185,19 @@ def build_parser():
                    help="cnn: layer order within a block, dash-separated parts conv, bn, act, "
                         "pool, drop")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=30, help="epochs to train")
-    o.add_argument("--batch-size", type=int, default=128, help="images per step")
-    o.add_argument("--optimizer", choices=choices.OPTIMIZERS, default="momentum",
+    o.add_argument("--epochs", type=int, default=T["epochs"], help="epochs to train")
+    o.add_argument("--batch-size", type=int, default=T["batch_size"], help="images per step")
+    o.add_argument("--optimizer", choices=choices.OPTIMIZERS, default=T["optimizer"],
                    help="optimizers.py")
-    o.add_argument("--momentum", type=float, default=0.9, help="momentum / nesterov only")
-    o.add_argument("--lr", type=float, default=0.05, help="base (peak) learning rate")
-    o.add_argument("--schedule", choices=choices.SCHEDULES, default="cosine",
+    o.add_argument("--momentum", type=float, default=T["momentum"],
+                   help="momentum / nesterov only")
+    o.add_argument("--lr", type=float, default=None,
+                   help=f"base (peak) learning rate (default per model: {per_model['lr']})")
+    o.add_argument("--warmup-epochs", type=float, default=None,
+                   help="linear warm-up: lr(t) = schedule(t) * min(1, (t + 1) / W) over the "
+                        f"first W = warmup_epochs * steps_per_epoch steps (default per model: "
+                        f"{per_model['warmup_epochs']})")
+    o.add_argument("--schedule", choices=choices.SCHEDULES, default=T["schedule"],
                    help="learning-rate schedule (schedules.py)")
     o.add_argument("--lr-steps", default="",
                    help="step schedule: comma-separated boundaries where lr is multiplied by 0.1 "
@@ -167,16 +206,22 @@ def build_parser():
                    help="unit of --lr-steps")
     o.add_argument("--warmup-fraction", type=float, default=0.15,
                    help="one-cycle: share of steps spent rising from lr/25 to lr")
-    o.add_argument("--weight-decay", type=float, default=5e-4,
+    o.add_argument("--weight-decay", type=float, default=T["weight_decay"],
                    help="wd in loss += wd * sum(l2_loss(kernel)); gradient + wd * kernel")
     o.add_argument("--max-steps", type=int, default=0,
-                   help="stop after this many steps in total (0 = run all epochs)")
+                   help="stop after this many steps in total; the schedule still spans "
+                        "--epochs (0 = run all epochs)")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0, help="weights, data order, augmentation")
     r.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=False,
                    help="deterministic ops: a resumed run ends bit-identical to an uninterrupted one")
     r.add_argument("--logdir", default=None,
-                   help="log directory (default: runs/<model>-<act>[-bn])")
+                   help="log directory (default: runs/<dataset>-<model>-<act>[-bn]-seed<seed>)")
+    r.add_argument("--change-settings", action="store_true",
+                   help="continue a log directory although optimisation settings (--epochs, "
+                        "--lr, --schedule, ...) differ from its config.json: the schedule is "
+                        "rebuilt at the current step (the learning rate can jump) and the change "
+                        "is recorded in config.json; without it such a re-run is refused")
     r.add_argument("--keep", type=int, default=3, help="number of recent checkpoints kept")
     r.add_argument("--checkpoint-every", type=int, default=500,
                    help="also checkpoint every this many steps (besides every epoch end)")
@@ -186,8 +231,11 @@ def build_parser():
                    help="compile the train step with XLA (jit_compile=True)")
     r.add_argument("--data-format", choices=["NHWC", "NCHW"], default=M["data_format"],
                    help="NCHW is usually faster on GPUs; TF's CPU kernels want NHWC")
-    r.add_argument("--histograms", action=argparse.BooleanOptionalAction, default=True,
-                   help="TensorBoard histograms of weights and activations every epoch")
+    r.add_argument("--histograms-every", type=int, default=HISTOGRAMS_EVERY, metavar="N",
+                   help="TensorBoard histograms of weights and activations every N epochs and "
+                        "after the last (0 = never)")
+    r.add_argument("--no-histograms", dest="histograms_every", action="store_const", const=0,
+                   help="the same as --histograms-every 0")
     # For the tests: behave as if SIGINT arrived after this many steps of this process.
     r.add_argument("--interrupt-after", type=int, default=0, help=argparse.SUPPRESS)
     return p
@@ -202,6 +250,10 @@ def parse_args(argv=None):
         recipe = RECIPES[known.recipe]
         p.set_defaults(**recipe)
     args = p.parse_args(argv)
+    refuse_flags_that_do_not_apply(p, args, given_on_command_line(argv))
+    for key, value in choices.MODEL_TRAIN_DEFAULTS[args.model].items():
+        if getattr(args, key) is None:  # not set by the command line or the recipe
+            setattr(args, key, value)
 
     # Invalid combinations fail here, before any data is read or any model built.
     if args.batch_size <= 0:
@@ -210,6 +262,10 @@ def parse_args(argv=None):
         p.error(f"--epochs must be positive, got {args.epochs}")
     if not (args.lr > 0 and math.isfinite(args.lr)):
         p.error(f"--lr must be a positive number, got {args.lr}")
+    if not args.warmup_epochs >= 0:
+        p.error(f"--warmup-epochs must be >= 0, got {args.warmup_epochs}")
+    if args.histograms_every < 0:
+        p.error(f"--histograms-every must be >= 0, got {args.histograms_every}")
     if args.max_steps < 0:
         p.error(f"--max-steps must be 0 (no limit) or positive, got {args.max_steps}")
     if not 0.0 <= args.val_fraction < 1.0:
@@ -218,8 +274,8 @@ def parse_args(argv=None):
         p.error(f"--weight-decay must be >= 0, got {args.weight_decay}")
     if args.padding < 0:
         p.error(f"--padding must be >= 0, got {args.padding}")
-    if args.labels == "coarse" and args.dataset != "cifar100":
-        p.error(f"--labels coarse needs --dataset cifar100 (CIFAR-10 has no superclasses)")
+    if args.model == "allcnn" and args.dropout == "spatial":
+        p.error("--dropout spatial is an option of --model cnn; allcnn takes dropout or none")
     if not 0.0 <= args.dropact_p <= 1.0:
         p.error(f"--dropact-p must be in [0, 1], got {args.dropact_p}")
     if not 0 < args.rrelu_lower <= args.rrelu_upper:
@@ -236,10 +292,36 @@ def parse_args(argv=None):
         p.error("--dropout-rates and --lr-steps take comma-separated numbers, e.g. 91,136,182")
     if len(args.dropout_rates) != 3 or not all(0 <= r < 1 for r in args.dropout_rates):
         p.error("--dropout-rates needs three rates in [0, 1), e.g. 0.2,0.2,0.4")
-    if args.logdir is None:
-        args.logdir = os.path.join("runs", f"{args.model}-{args.act}" + ("-bn" if args.bn else ""))
+    if args.logdir is None:  # dataset and seed in the name: a sample run and a real one differ
+        model = f"resnet{args.depth}" if args.model == "resnet" else args.model
+        args.logdir = os.path.join("runs", f"{args.dataset}-{model}-{args.act}" +
+                                   ("-bn" if args.bn else "") + f"-seed{args.seed}")
     args.recipe_settings = recipe
     return args
+
+
+def given_on_command_line(argv):
+    """The argparse destinations the command line sets (not a default, not the recipe)."""
+    probe = build_parser()
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_args(argv)))
+
+
+def refuse_flags_that_do_not_apply(p, args, given):
+    """One line for a flag the chosen model, activation or setting would silently ignore."""
+    flag = lambda dest: "--" + dest.replace("_", "-")
+    for dest, option in MODEL_OPTION_FLAGS.items():
+        takers = [m for m, options in choices.MODEL_OPTIONS.items() if option in options]
+        if dest in given and args.model not in takers:
+            p.error(f"{flag(dest)} is an option of --model {' and '.join(takers)}, not of "
+                    f"{args.model}")
+    for dest, users in ACTIVATION_PARAM_USERS.items():
+        if dest in given and args.act not in users:
+            p.error(f"{flag(dest)} applies to --act {' and '.join(users)}, not to {args.act}")
+    for dest, (applies, when) in DEPENDENT_FLAGS.items():
+        if dest in given and not applies(args):
+            p.error(f"{flag(dest)} only applies {when}")
 
 
 def activation_params(args):
@@ -262,13 +344,16 @@ def model_specific(args):
 # The train step and the eval step
 # --------------------------------------------------------------------------------------------------
 
-def make_steps(model, optimizer, weight_decay, precision, loss_scale, step, epoch_sums, xla):
+def make_steps(model, optimizer, weight_decay, precision, loss_scale, step, epoch_sums, xla,
+               grad_norm_sums=None):
     """The train step and the eval step: two tf.functions, each traced once.
 
     The learning rate enters as a scalar tensor and the batch shape is fixed, so nothing in the
     loop retraces them. `step` (int64) and `epoch_sums` ([loss sum, correct, images], float64) are
     variables the train step updates in the graph: no host round trip per step. `loss_scale.scale`
     is 1 for fp32 and bf16 (multiplying and dividing by 1 is exact), S for fp16.
+    `grad_norm_sums` ([len(model.trainable_variables)] float32), if given, adds each variable's
+    gradient norm ||g|| of every applied step, in the graph too (read once per epoch).
     """
     import tensorflow as tf
 
@@ -292,6 +377,8 @@ def make_steps(model, optimizer, weight_decay, precision, loss_scale, step, epoc
         # S = 1 nothing can be lowered: the host sees `keep_going` false and stops the run.
         if ok:
             optimizer.apply(grads, lr)
+            if grad_norm_sums is not None:
+                grad_norm_sums.assign_add(tf.stack([tf.norm(g) for g in grads]))
         keep_going = tf.logical_and(tf.math.is_finite(loss),
                                     tf.logical_or(ok, loss_scale.scale > 1.0))
         loss_scale.update(ok)
@@ -311,6 +398,17 @@ def make_steps(model, optimizer, weight_decay, precision, loss_scale, step, epoc
         return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(correct, tf.int64))
 
     return train_step, eval_step
+
+
+def with_warmup(lr_at, warmup_steps):
+    """lr(t) = schedule(t) * min(1, (t + 1) / W): a linear rise over the first W steps.
+
+    A short warm-up (Goyal et al. 2017, arXiv 1706.02677, section 2.2) keeps the first large
+    steps of an untrained network without batch norm from killing its units.
+    """
+    if warmup_steps <= 0:
+        return lr_at
+    return lambda t: lr_at(t) * min(1.0, (t + 1) / warmup_steps)
 
 
 def make_loss_scale(precision):
@@ -348,14 +446,27 @@ def run_config(args, model, num_classes, mean, std, steps_per_epoch, total_steps
     return config
 
 
-def refuse_other_settings(logdir, config):
-    """A log directory that holds a run with other settings is refused with the differences."""
+def check_same_settings(logdir, config, change_settings):
+    """Refuse a log directory holding a run with other settings; return config to write.
+
+    Settings that shape the model or the data must match. Optimisation settings (epochs, lr,
+    schedule, ...) may change only with --change-settings; the change is kept in config.json.
+    """
     if not os.path.exists(os.path.join(logdir, "config.json")):
-        return
-    diffs = rundir.config_differences(rundir.read_config(logdir), config)
+        return config
+    old = rundir.read_config(logdir)
+    diffs = rundir.config_differences(old, config)
     if diffs:
         raise UserError(f"{logdir!r} holds a run with other settings (" + "; ".join(diffs) +
                         "); use a new --logdir or the old flags")
+    changed = rundir.config_differences(old, config, rundir.TRAINING)
+    if changed and not change_settings:
+        raise UserError(f"{logdir!r} was trained with other optimisation settings (" +
+                        "; ".join(changed) + "); re-run with the old flags, use a new --logdir, "
+                        "or add --change-settings to continue it with the new ones")
+    config["settings_changes"] = old.get("settings_changes", []) + (
+        [{"changes": changed}] if changed else [])
+    return config
 
 
 def truncate_metrics_to_checkpoint(metrics_path, finished_epochs):
@@ -370,16 +481,30 @@ def truncate_metrics_to_checkpoint(metrics_path, finished_epochs):
         rundir.atomic_write(metrics_path, "".join(kept))
 
 
-def log_epoch(writer, step, record, metrics_path, model=None, histogram_images=None):
-    """One JSON line in metrics.jsonl, TensorBoard scalars and (with a model) histograms."""
+# TensorBoard names of the metrics.jsonl keys: train and test curves of a kind share a chart.
+SCALAR_NAMES = {"train_loss": "loss/train", "val_loss": "loss/val", "test_loss": "loss/test",
+                "train_accuracy": "accuracy/train", "val_accuracy": "accuracy/val",
+                "test_accuracy": "accuracy/test", "lr": "optimizer/lr",
+                "images_per_second": "speed/train_images_per_second"}
+
+
+def log_epoch(writer, step, record, metrics_path, grad_norms=None, model=None,
+              histogram_images=None):
+    """One JSON line in metrics.jsonl; TensorBoard scalars, gradient norms and histograms.
+
+    grad_norms: {variable path: mean gradient norm over the epoch}; model and histogram_images
+    ([B, 32, 32, 3]): histograms of every variable and of the activations of one batch.
+    """
     import tensorflow as tf
 
     with open(metrics_path, "a") as f:
         f.write(json.dumps(record) + "\n")
     with writer.as_default(step=step):
-        for key, value in record.items():
-            if key not in ("epoch", "step"):
-                tf.summary.scalar(key, value)
+        for key, name in SCALAR_NAMES.items():
+            if key in record:
+                tf.summary.scalar(name, record[key])
+        for path, value in (grad_norms or {}).items():
+            tf.summary.scalar("grad_norm/" + path, value)
         if model is not None:
             # Named by their path in the model, e.g. weights/blocks/0/conv1/kernel.
             for path, v in model._flatten(predicate=lambda v: isinstance(v, tf.Variable),
@@ -390,6 +515,43 @@ def log_epoch(writer, step, record, metrics_path, model=None, histogram_images=N
     writer.flush()
 
 
+def variable_paths(model):
+    """The path of each trainable variable in the model, e.g. blocks/0/conv1/kernel, in the
+    order of model.trainable_variables."""
+    import tensorflow as tf
+    paths = {v.ref(): "/".join(map(str, path)) for path, v in model._flatten(
+        predicate=lambda v: isinstance(v, tf.Variable), with_path=True)}
+    return [paths[v.ref()] for v in model.trainable_variables]
+
+
+def warn_if_dead(logdir, num_classes, args):
+    """After an epoch: a warning line when the training loss sits at ln(classes)."""
+    health = rundir.run_health(logdir, num_classes)
+    if health and health.startswith("dead"):
+        causes = [f"a learning rate too high for this model (--lr {args.lr:g}: the first large "
+                  "steps leave units that never fire) or too low",
+                  "a warm-up too short (--warmup-epochs)" if args.warmup_epochs < 1 else None,
+                  "no batch norm (--bn)" if not args.bn else None]
+        print(f"warning: the network is not learning ({health}); likely causes: "
+              + "; ".join(c for c in causes if c), flush=True)
+
+
+def stop_on_non_finite(args, logdir, step, xent, lr):
+    """Write DIR/diverged.json and say what to change, with hints that fit this run."""
+    rundir.atomic_write(os.path.join(logdir, "diverged.json"),
+                        json.dumps({"step": step, "loss": str(xent), "lr": lr}))
+    hints = [f"lower --lr (now {args.lr:g})"]
+    if args.warmup_epochs < 1:
+        hints.append(f"a longer warm-up (--warmup-epochs 1)")
+    if not args.bn:
+        hints.append("batch norm (--bn)")
+    if args.precision != "fp32":
+        hints.append("--precision fp32")
+    raise UserError(f"the loss became non-finite ({xent}) at step {step} with lr {lr:.3g}; no "
+                    f"weights were changed by that step and the last good checkpoint stays in "
+                    f"{logdir}; try " + ", or ".join(hints))
+
+
 def epoch_line(args, record, eval_names, seconds, seconds_left):
     """The line printed at the end of each epoch."""
     return (f"epoch {record['epoch']}/{args.epochs}  train loss {record['train_loss']:.4f} acc "
@@ -398,6 +560,20 @@ def epoch_line(args, record, eval_names, seconds, seconds_left):
                 for n in eval_names) + f"  lr {record['lr']:.4g}  "
             f"{record['images_per_second']:.0f} img/s  {rundir.fmt_time(seconds)}, "
             f"~{rundir.fmt_time(seconds_left)} left")
+
+
+def describe_model(args):
+    """The model in words for the first line, e.g. 'ResNet-20 v1 (shortcut A), act elu, BN'."""
+    if args.model == "resnet":
+        name = f"ResNet-{args.depth} v{args.resnet_version} (shortcut {args.shortcut}" + (
+            ", bottleneck)" if args.bottleneck else ")")
+    elif args.model == "cnn":
+        name = f"cnn ({args.order}, {args.dropout} {','.join(map(str, args.dropout_rates))})"
+    else:
+        name = "All-CNN-C" + (" without dropout" if args.dropout == "none" else "")
+    bn = ("batch norm (" + ("fused kernel" if args.bn_fused else "written-out formulas") + ")"
+          if args.bn else "no batch norm")
+    return f"{name}, act {args.act}, {bn}"
 
 
 def main(argv=None):
@@ -454,10 +630,9 @@ def train(args, stop_signal):
     if args.deterministic:
         # Every op picks a deterministic kernel (or raises if it has none).
         tf.config.experimental.enable_op_determinism()
-    rundir.check_writable(args.logdir)  # before any data is read
 
     # ----------------------------------------------------------------------------------------------
-    # Data
+    # Data (found and read before the log directory exists: a wrong --data-dir leaves nothing)
     # ----------------------------------------------------------------------------------------------
     data_root = cifar_download.find_data(args.data_dir, args.dataset)
     splits = cifar_input.load_dataset(data_root, args.dataset, labels=args.labels,
@@ -478,9 +653,8 @@ def train(args, stop_signal):
         images, labels, args.batch_size, seed=0, augment=False, normalization=args.normalization,
         mean=mean, std=std, shuffle=False, drop_remainder=False)
         for name, (images, labels) in [(n, splits[n]) for n in ("val", "test") if splits[n]]}
-    total_steps = steps_per_epoch * args.epochs
-    if args.max_steps:
-        total_steps = min(total_steps, args.max_steps)
+    schedule_steps = steps_per_epoch * args.epochs  # the schedule spans every epoch
+    total_steps = min(schedule_steps, args.max_steps) if args.max_steps else schedule_steps
 
     # ----------------------------------------------------------------------------------------------
     # Model, optimizer, learning-rate schedule
@@ -495,63 +669,77 @@ def train(args, stop_signal):
     optimizer = optimizers.build(args.optimizer, model.trainable_variables,
                                  momentum=args.momentum)
     try:  # schedules.build checks its arguments (--lr-steps positive and increasing) once
-        lr_at = schedules.build(args.schedule, args.lr, total_steps, steps_per_epoch,
+        lr_at = schedules.build(args.schedule, args.lr, schedule_steps, steps_per_epoch,
                                 boundaries=args.lr_steps, unit=args.lr_steps_unit,
                                 warmup_fraction=args.warmup_fraction)
     except UserError as e:
         raise UserError(f"--schedule {args.schedule}: {e}") from None
+    lr_at = with_warmup(lr_at, round(args.warmup_epochs * steps_per_epoch))
     loss_scale = make_loss_scale(args.precision)
 
     # ----------------------------------------------------------------------------------------------
     # Log directory: config, checkpoints (resume), metrics, TensorBoard
     # ----------------------------------------------------------------------------------------------
+    rundir.check_writable(args.logdir)
     config = run_config(args, model, num_classes, mean, std, steps_per_epoch, total_steps,
                         len(train_labels), data_root)
-    refuse_other_settings(args.logdir, config)
-    rundir.write_config(args.logdir, config)
+    rundir.write_config(args.logdir, check_same_settings(args.logdir, config,
+                                                         args.change_settings))
 
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # finished train steps
     best_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_accuracy")
     # Running sums over the current epoch, in the checkpoint so an interrupted epoch's figures
-    # are complete after resuming: [loss sum, correct, images].
+    # are complete after resuming: [loss sum, correct, images] and each variable's gradient norm.
     epoch_sums = tf.Variable(tf.zeros([3], tf.float64), trainable=False, name="epoch_sums")
+    grad_norm_sums = tf.Variable(tf.zeros([len(model.trainable_variables)]), trainable=False,
+                                 name="grad_norm_sums")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step,
                                      best_accuracy=best_accuracy, epoch_sums=epoch_sums,
-                                     loss_scale=loss_scale)
+                                     grad_norm_sums=grad_norm_sums, loss_scale=loss_scale)
     last_ckpts = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "ckpt"),
                                             max_to_keep=args.keep)
+    # The best checkpoint is chosen on the validation split only; without one, the last
+    # checkpoint is the result (choosing on test accuracy would overstate it).
     best_ckpts = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "best"),
-                                            max_to_keep=1)
+                                            max_to_keep=1) if "val" in eval_sets else None
     if last_ckpts.latest_checkpoint:
         rundir.restore_or_refuse(checkpoint, last_ckpts.latest_checkpoint, args.logdir)
+        if int(step) >= total_steps:
+            print(f"{args.logdir} is already complete ({int(step)}/{total_steps} steps); to "
+                  "train on, raise --epochs (with --change-settings) or use a new --logdir",
+                  flush=True)
+            return 0
         print(f"resuming {args.logdir} from step {int(step)} "
               f"(epoch {int(step) // steps_per_epoch + 1}, step "
               f"{int(step) % steps_per_epoch} of {steps_per_epoch})", flush=True)
     start_step = int(step)
     metrics_path = os.path.join(args.logdir, "metrics.jsonl")
     truncate_metrics_to_checkpoint(metrics_path, start_step // steps_per_epoch)
+    if os.path.exists(os.path.join(args.logdir, "diverged.json")):  # an earlier attempt's
+        os.remove(os.path.join(args.logdir, "diverged.json"))
     writer = tf.summary.create_file_writer(os.path.join(args.logdir, "tb"))
+    paths = variable_paths(model)
 
     # ----------------------------------------------------------------------------------------------
     # The train step and the eval step (each traced once: lr is a tensor argument, shapes fixed)
     # ----------------------------------------------------------------------------------------------
     train_step, eval_step = make_steps(model, optimizer, args.weight_decay, args.precision,
-                                       loss_scale, step, epoch_sums, args.xla)
+                                       loss_scale, step, epoch_sums, args.xla, grad_norm_sums)
 
     # ----------------------------------------------------------------------------------------------
     # The loop: epochs of steps; evaluate, log and checkpoint at every epoch end
     # ----------------------------------------------------------------------------------------------
     progress = rundir.Progress()
-    print(f"training {args.model} ({model.config.get('depth', '')}) act={args.act} bn={args.bn} on "
-          f"{args.dataset}: {len(train_labels)} images, {steps_per_epoch} steps/epoch, "
-          f"{total_steps} steps; logdir {args.logdir}", flush=True)
+    print(f"training {describe_model(args)} on {args.dataset}: {len(train_labels)} images, "
+          f"{steps_per_epoch} steps/epoch, {total_steps} steps; logdir {args.logdir}", flush=True)
     run_start, first_step_seconds = time.time(), None
+    seconds_per_step = None  # of whole epochs (train, evaluate, log, checkpoint): for time left
     gpus = ["/gpu:0"] if tf.config.list_physical_devices("GPU") else []
     while int(step) < total_steps:
         epoch = int(step) // steps_per_epoch  # 0-based epoch being trained
         first = int(step) % steps_per_epoch
         epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
-        t0, seen = time.time(), 0
+        t0, seen, t_first, seen_first = time.time(), 0, None, 0
         batches = train_data.epoch(epoch, start_step=first)
         if gpus:  # copy the next batches to the GPU while it computes (last transformation)
             batches = batches.apply(tf.data.experimental.prefetch_to_device(gpus[0]))
@@ -559,13 +747,12 @@ def train(args, stop_signal):
             lr = lr_at(int(step))
             xent, ok = train_step(images, labels, tf.constant(lr, tf.float32))
             seen += int(labels.shape[0])
+            if t_first is None:  # the rate leaves out this process's first step (tracing)
+                t_first, seen_first = time.time(), seen
             if first_step_seconds is None:
                 first_step_seconds = time.time() - START
             if not bool(ok):
-                raise UserError(
-                    f"the loss became non-finite ({float(xent)}) at step {int(step)} with lr "
-                    f"{lr:.3g}; no weights were changed by that step and the last good checkpoint "
-                    f"stays in {args.logdir}; lower --lr (or use --precision fp32)")
+                stop_on_non_finite(args, args.logdir, int(step), float(xent), lr)
             stopping = stop_requested(args, stop_signal, int(step) - start_step)
             if stopping and int(step) < epoch_end:  # at an epoch end: after its evaluation
                 return save_and_exit(last_ckpts, int(step), stop_signal[0])
@@ -574,38 +761,52 @@ def train(args, stop_signal):
                 last_ckpts.save(checkpoint_number=int(step))
             done = int(step) - epoch * steps_per_epoch
             if progress.tty and done % 10 == 0:
-                rate = seen / (time.time() - t0)
-                left = (total_steps - int(step)) * args.batch_size / rate
+                per_step = seconds_per_step or (time.time() - t0) * args.batch_size / seen
                 s = epoch_sums.numpy()
                 progress.update(f"epoch {epoch + 1}/{args.epochs} step {done}/{steps_per_epoch} "
                                 f"loss {s[0] / s[2]:.3f} acc {100 * s[1] / s[2]:.1f}% "
-                                f"{rate:.0f} img/s, {rundir.fmt_time(left)} left")
+                                f"{rundir.fmt_time((total_steps - int(step)) * per_step)} left")
             if int(step) >= epoch_end:
                 break
-        seconds = time.time() - t0
-        seconds_left = (total_steps - int(step)) * seconds / max(seen // args.batch_size, 1)
+        t_end = time.time()
+        # img/s of this process's steps in this epoch, without the first one (tracing, the input
+        # pipeline's start): the same measure for a whole epoch and for a resumed partial one.
+        rate = (seen - seen_first) / (t_end - t_first) if seen > seen_first else \
+            seen / (t_end - t0)
 
         # Evaluate in inference mode (moving batch-norm statistics, no dropout).
         s = epoch_sums.numpy()
         record = {"epoch": epoch + 1, "step": int(step), "lr": lr,
                   "train_loss": s[0] / s[2], "train_accuracy": s[1] / s[2],
-                  "seconds": seconds, "images_per_second": seen / max(seconds, 1e-9)}
+                  "seconds": t_end - t0, "images_per_second": rate}
+        if first:
+            record["resumed_at_step"] = epoch * steps_per_epoch + first
         for name, pipeline in eval_sets.items():
             record[f"{name}_loss"], record[f"{name}_accuracy"] = evaluate(eval_step, pipeline)
-        selection = "val" if "val" in eval_sets else "test"
-        accuracy = record[f"{selection}_accuracy"]
 
-        # Log: one JSON line, TensorBoard scalars and histograms.
-        log_epoch(writer, int(step), record, metrics_path, model if args.histograms else None,
-                  next(iter(eval_sets["test"].epoch(0)))[0] if args.histograms else None)
-        progress.done(epoch_line(args, record, eval_sets, seconds, seconds_left))
+        # Log: one JSON line; TensorBoard scalars, gradient norms and (every few epochs) histograms.
+        epoch_steps = s[2] / args.batch_size  # steps of this epoch, before and after a resume
+        grad_norms = dict(zip(paths, (grad_norm_sums.numpy() / epoch_steps).tolist()))
+        histograms = args.histograms_every and ((epoch + 1) % args.histograms_every == 0 or
+                                                int(step) >= total_steps)
+        histogram_images = next(iter(eval_sets["test"].epoch(0)))[0] if histograms else None
+        log_epoch(writer, int(step), record, metrics_path, grad_norms,
+                  model if histograms else None, histogram_images)
+        warn_if_dead(args.logdir, num_classes, args)
 
-        # Checkpoint: the best on validation (test when there is no validation split), then last.
+        # Checkpoint: the best on validation accuracy (when there is a validation split), then last.
         epoch_sums.assign(tf.zeros([3], tf.float64))
-        if accuracy > float(best_accuracy):
-            best_accuracy.assign(accuracy)
+        grad_norm_sums.assign(tf.zeros_like(grad_norm_sums))
+        if best_ckpts is not None and record["val_accuracy"] > float(best_accuracy):
+            best_accuracy.assign(record["val_accuracy"])
             best_ckpts.save(checkpoint_number=int(step))
         last_ckpts.save(checkpoint_number=int(step))
+
+        # Time left from whole epochs: training, evaluation, histograms and checkpoints.
+        epoch_seconds = time.time() - t0
+        seconds_per_step = epoch_seconds / max(seen // args.batch_size, 1)
+        progress.done(epoch_line(args, record, eval_sets, epoch_seconds,
+                                 (total_steps - int(step)) * seconds_per_step))
         if stop_signal:
             return save_and_exit(last_ckpts, int(step), stop_signal[0])
 
@@ -613,8 +814,7 @@ def train(args, stop_signal):
                "first_step_seconds": first_step_seconds,
                "train_step_traces": train_step.experimental_get_tracing_count(),
                "eval_step_traces": eval_step.experimental_get_tracing_count()}
-    if start_step < total_steps:
-        summary.update({k: v for k, v in record.items() if k.endswith("accuracy")})
+    summary.update({k: v for k, v in record.items() if k.endswith("accuracy")})
     print("done: " + json.dumps(summary), flush=True)
     return 0
 

@@ -28,8 +28,9 @@ def start(args, logdir):
                             stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_step(logdir, timeout=60):
-    """Wait until the run has written its first checkpoint (so it is mid-training)."""
+def wait_for_step(logdir, timeout=300):
+    """Wait until the run has written its first checkpoint (so it is mid-training); the timeout
+    allows for a CPU shared with other work (start-up alone took over 60 s at load 14 on 2 cores)."""
     t0 = time.time()
     while time.time() - t0 < timeout:
         if tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")):

@@ -15,8 +15,9 @@ normalised with the constants of the training set (config.json), whatever set is
 as `tensorboard --logdir` does; anything else is skipped with a line saying so.
 
 Written into each run's folder, named by split, checkpoint and mode, and printed:
-    eval-<split>-<last|best|step-N>[-batchstats<B>][-on-<dataset>].json   every figure below
-    confusion-<same name>.png                                             the confusion matrix
+    eval-<split>-<last|best|step-N>[-bnrecomputed][-batchstats<B>][-on-<dataset>].json
+                                                 every figure below
+    confusion-<same name>.png                    the confusion matrix
 `-on-<dataset>` appears when the evaluated dataset is not the one the run was trained on.
 
 Metrics:
@@ -52,6 +53,7 @@ import tensorflow as tf  # noqa: E402
 import choices  # noqa: E402
 import cifar_download  # noqa: E402
 import cifar_input  # noqa: E402
+import diagnostics  # noqa: E402
 import models  # noqa: E402
 import rundir  # noqa: E402
 from errors import UserError  # noqa: E402
@@ -416,7 +418,6 @@ def evaluate_logdir(logdir, args):
                                                     args.bn_test_batch_stats)
     kind = "best" if args.best else f"step-{step}" if args.checkpoint else "last"
     if args.recompute_bn_stats and config["bn"]:
-        import diagnostics
         n = diagnostics.recompute_on_training_images(model, config)
         print(f"{logdir}: batch-norm statistics recomputed on {n:,} training images", flush=True)
     dataset, data_dir = eval_dataset(config, args)

@@ -102,7 +102,7 @@ def config_differences(old, new, keys=MUST_MATCH):
                     diffs.append(f"{k}: {a.get(k)!r} in the log directory, {b.get(k)!r} now")
         elif a != b:
             diffs.append(f"{key}: {a!r} in the log directory, {b!r} now")
-    return diffs
+    return list(dict.fromkeys(diffs))  # the seed is in model_config too: say it once
 
 
 def environment():

@@ -33,3 +33,10 @@ def test_diverged_run(tmp_path):
     write_metrics(tmp_path, [2.2], [0.2])
     (tmp_path / "diverged.json").write_text(json.dumps({"step": 13, "loss": "nan"}))
     assert rundir.run_health(str(tmp_path), 10) == "diverged: non-finite loss at step 13"
+
+
+def test_a_changed_seed_is_named_once():
+    """The seed sits at the top of config.json and in model_config; the message said it twice."""
+    old = {"seed": 0, "model_config": {"seed": 0, "depth": 8}}
+    new = {"seed": 1, "model_config": {"seed": 1, "depth": 8}}
+    assert rundir.config_differences(old, new) == ["seed: 0 in the log directory, 1 now"]

@@ -286,7 +286,7 @@ def plot_confusion(confusion, names, path, title, row_normalized=False):
     ax.set_xticks(ticks, names, rotation=90, fontsize=label_size)
     ax.set_yticks(ticks, names, fontsize=label_size)
     if len(names) <= 20:
-        bright = shown.max() / 2 if shown.max() > 0 else 1
+        bright = (1 if row_normalized else max(shown.max(), 1)) / 2  # half the colour scale
         for i in ticks:
             for j in ticks:
                 text = f"{rates[i, j]:.2f}" if row_normalized else str(confusion[i, j])

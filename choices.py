@@ -14,6 +14,7 @@ ACTIVATIONS = ("relu", "lrelu", "prelu", "elu", "rrelu", "dropact", "gaaf-relu",
 NORMALIZATIONS = ("per-channel", "per-image", "per-pixel")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
+STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute (distribute.make_strategy)
 
 # Parameters of the activations (keyword arguments of activations.make), with their defaults.
 ACTIVATION_DEFAULTS = dict(

@@ -30,9 +30,8 @@ import os
 
 import tensorflow as tf
 
+from choices import STRATEGIES
 from errors import UserError
-
-STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 def split_devices(count):

@@ -39,13 +39,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Settings (TensorFlow-free: `--help` and flag errors are instant)
 # --------------------------------------------------------------------------------------------------
 
-# Histograms cost about as much as a training epoch of the bundled sample (measured in the
-# report of the change that set this); on full CIFAR-10 they are a small share of an epoch.
+# Histograms of every weight and activation take longer than a training epoch of the bundled
+# sample, and a small share of a full CIFAR-10 epoch: by default every few epochs.
 HISTOGRAMS_EVERY = 5
 
 # Flags that set an option of some models only (argparse destination -> models.build keyword).
 MODEL_OPTION_FLAGS = {"depth": "depth", "resnet_version": "version", "shortcut": "shortcut",
-                      "bottleneck": "bottleneck", "dropout": "dropout",
+                      "bottleneck": "bottleneck", "bottleneck_stride": "bottleneck_stride",
+                      "projection_bn": "projection_bn", "stem_act": "stem_act",
+                      "conv_bias": "conv_bias", "dropout": "dropout",
                       "dropout_rates": "dropout_rates", "order": "order"}
 # Activation parameters and the activations that use them (others accept any activation).
 ACTIVATION_PARAM_USERS = {"leak": ("lrelu",), "elu_alpha": ("elu",), "prelu_init": ("prelu",),
@@ -127,9 +129,10 @@ def build_parser():
     d.add_argument("--padding", type=int, default=4, help="zero padding before the random crop")
     d.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
                    help="random horizontal flip")
-    d.add_argument("--normalization", choices=["per-channel", "per-image"],
-                   default="per-channel",
-                   help="per-channel mean/std of the training split, or per-image standardisation")
+    d.add_argument("--normalization", choices=choices.NORMALIZATIONS,
+                   default=choices.NORMALIZATIONS[0],
+                   help="per-channel mean/std of the training split, per-image standardisation, "
+                        "or per-pixel: x/255 minus the training split's mean image")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=choices.MODELS, default=T["model"],
                    help="allcnn = All-CNN-C (models/allcnn.py), resnet = ResNet v1/v2 "
@@ -145,6 +148,19 @@ def build_parser():
     m.add_argument("--shortcut", choices=["A", "B"],
                    default=choices.MODEL_OPTIONS["resnet"]["shortcut"],
                    help="A = zero-padded identity (the CIFAR paper), B = 1x1 projection")
+    m.add_argument("--bottleneck-stride", choices=["1x1", "3x3"],
+                   default=choices.MODEL_OPTIONS["resnet"]["bottleneck_stride"],
+                   help="ResNet bottleneck: the conv that strides")
+    m.add_argument("--projection-bn", action=argparse.BooleanOptionalAction,
+                   default=choices.MODEL_OPTIONS["resnet"]["projection_bn"],
+                   help="ResNet v1, shortcut B: batch norm after the projection (default: with "
+                        "--bn)")
+    m.add_argument("--stem-act", choices=choices.ACTIVATIONS,
+                   default=choices.MODEL_OPTIONS["resnet"]["stem_act"],
+                   help="ResNet v1: activation after the first conv (default: --act)")
+    m.add_argument("--conv-bias", action=argparse.BooleanOptionalAction,
+                   default=choices.MODEL_OPTIONS["resnet"]["conv_bias"],
+                   help="ResNet: keep conv biases even where batch norm follows")
     m.add_argument("--act", choices=choices.ACTIVATIONS, default=T["act"],
                    help="activation (activations.py)")
     m.add_argument("--leak", type=float, default=A["leak"], help="lrelu negative slope")
@@ -196,7 +212,7 @@ def build_parser():
     o.add_argument("--warmup-epochs", type=float, default=None,
                    help="linear warm-up: lr(t) = schedule(t) * min(1, (t + 1) / W) over the "
                         f"first W = warmup_epochs * steps_per_epoch steps (default per model: "
-                        f"{per_model['warmup_epochs']})")
+                        f"{per_model['warmup_epochs']}; 0 with a --recipe)")
     o.add_argument("--schedule", choices=choices.SCHEDULES, default=T["schedule"],
                    help="learning-rate schedule (schedules.py)")
     o.add_argument("--lr-steps", default="",
@@ -234,8 +250,8 @@ def build_parser():
     r.add_argument("--histograms-every", type=int, default=HISTOGRAMS_EVERY, metavar="N",
                    help="TensorBoard histograms of weights and activations every N epochs and "
                         "after the last (0 = never)")
-    r.add_argument("--no-histograms", dest="histograms_every", action="store_const", const=0,
-                   help="the same as --histograms-every 0")
+    r.add_argument("--histograms", action=argparse.BooleanOptionalAction, default=True,
+                   help="--no-histograms: none at all, the same as --histograms-every 0")
     # For the tests: behave as if SIGINT arrived after this many steps of this process.
     r.add_argument("--interrupt-after", type=int, default=0, help=argparse.SUPPRESS)
     return p
@@ -251,7 +267,10 @@ def parse_args(argv=None):
         p.set_defaults(**recipe)
     args = p.parse_args(argv)
     refuse_flags_that_do_not_apply(p, args, given_on_command_line(argv))
-    for key, value in choices.MODEL_TRAIN_DEFAULTS[args.model].items():
+    defaults = dict(choices.MODEL_TRAIN_DEFAULTS[args.model])
+    if recipe:  # a recipe reproduces its source: no warm-up unless the source has one
+        defaults["warmup_epochs"] = 0.0
+    for key, value in defaults.items():
         if getattr(args, key) is None:  # not set by the command line or the recipe
             setattr(args, key, value)
 
@@ -266,6 +285,8 @@ def parse_args(argv=None):
         p.error(f"--warmup-epochs must be >= 0, got {args.warmup_epochs}")
     if args.histograms_every < 0:
         p.error(f"--histograms-every must be >= 0, got {args.histograms_every}")
+    if not args.histograms:
+        args.histograms_every = 0
     if args.max_steps < 0:
         p.error(f"--max-steps must be 0 (no limit) or positive, got {args.max_steps}")
     if not 0.0 <= args.val_fraction < 1.0:
@@ -330,14 +351,14 @@ def activation_params(args):
 
 
 def model_specific(args):
-    """The model-only arguments of models.build for the chosen network."""
-    if args.model == "resnet":
-        return dict(depth=args.depth, version=args.resnet_version, shortcut=args.shortcut,
-                    bottleneck=args.bottleneck)
-    if args.model == "cnn":
-        return dict(dropout=args.dropout, dropout_rates=tuple(args.dropout_rates),
-                    order=args.order)
-    return dict(dropout=args.dropout != "none")
+    """The model-only arguments of models.build for the chosen network (choices.MODEL_OPTIONS)."""
+    dest = {option: d for d, option in MODEL_OPTION_FLAGS.items()}
+    options = {key: getattr(args, dest[key]) for key in choices.MODEL_OPTIONS[args.model]}
+    if args.model == "allcnn":  # its dropout is on or off
+        options["dropout"] = args.dropout != "none"
+    if "dropout_rates" in options:
+        options["dropout_rates"] = tuple(options["dropout_rates"])
+    return options
 
 
 # --------------------------------------------------------------------------------------------------
@@ -789,7 +810,8 @@ def train(args, stop_signal):
         grad_norms = dict(zip(paths, (grad_norm_sums.numpy() / epoch_steps).tolist()))
         histograms = args.histograms_every and ((epoch + 1) % args.histograms_every == 0 or
                                                 int(step) >= total_steps)
-        histogram_images = next(iter(eval_sets["test"].epoch(0)))[0] if histograms else None
+        # Activation histograms of 32 test images (a whole batch costs about 3x as much).
+        histogram_images = next(iter(eval_sets["test"].epoch(0)))[0][:32] if histograms else None
         log_epoch(writer, int(step), record, metrics_path, grad_norms,
                   model if histograms else None, histogram_images)
         warn_if_dead(args.logdir, num_classes, args)

@@ -40,8 +40,8 @@ def tiny_run(tmp_path_factory):
     import contextlib
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert train.main(TINY + ["--epochs", "3", "--logdir", logdir, "--histograms-every",
-                                  "2"]) == 0
+        assert train.main([a for a in TINY if a != "--no-histograms"] + [
+            "--epochs", "3", "--logdir", logdir, "--histograms-every", "2"]) == 0
     return logdir, out.getvalue()
 
 
@@ -413,6 +413,16 @@ def test_training_defaults_come_from_choices_per_model():
             assert getattr(args, key) == value
     assert train.parse_args(["--lr", "0.2"]).lr == 0.2  # the command line wins
     assert train.parse_args(["--recipe", "dropact-resnet56"]).lr == 0.1  # and the recipe
+    # A recipe reproduces its source: no warm-up added unless asked for.
+    assert train.parse_args(["--recipe", "dropact-resnet56"]).warmup_epochs == 0
+    assert train.parse_args(["--recipe", "dropact-resnet56", "--warmup-epochs", "2"]
+                            ).warmup_epochs == 2
+
+
+def test_histogram_flags():
+    assert train.parse_args([]).histograms_every == train.HISTOGRAMS_EVERY
+    assert train.parse_args(["--no-histograms"]).histograms_every == 0
+    assert train.parse_args(["--histograms-every", "1"]).histograms_every == 1
 
 
 def test_default_logdir_names_dataset_and_seed():
@@ -450,8 +460,8 @@ def test_changed_optimisation_settings_are_refused_or_changed_on_request(tmp_pat
 
 def test_finished_run_says_already_complete(tiny_run, capsys):
     logdir, _ = tiny_run
-    assert train.main(TINY + ["--epochs", "3", "--logdir", logdir, "--histograms-every",
-                              "2"]) == 0
+    assert train.main([a for a in TINY if a != "--no-histograms"] + [
+        "--epochs", "3", "--logdir", logdir, "--histograms-every", "2"]) == 0
     out = capsys.readouterr().out
     assert "already complete (30/30 steps)" in out and "resuming" not in out
 

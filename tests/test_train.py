@@ -577,3 +577,16 @@ def test_the_default_allcnn_relu_without_batch_norm_learns_on_the_sample(tmp_pat
                        "--logdir", logdir]) == 0
     rows = metrics_of(logdir)
     assert rows[-1]["train_loss"] < math.log(10) - 0.05
+
+
+def test_every_model_option_of_a_recipe_reaches_the_model():
+    import choices
+    import recipes
+    for name, recipe in recipes.RECIPES.items():
+        options = train.model_specific(train.parse_args(["--recipe", name]))
+        assert set(options) == set(choices.MODEL_OPTIONS[recipe["model"]])
+        for key, value in recipe.items():
+            if key in options:
+                assert options[key] == value, (name, key)
+    assert train.model_specific(train.parse_args(["--model", "resnet", "--stem-act", "elu"])
+                                )["stem_act"] == "elu"

@@ -43,7 +43,8 @@ MODEL_DEFAULTS = dict(
 # Each model's own options (keyword arguments of models.build), with their defaults. A train.py
 # flag that sets an option of another model is refused.
 MODEL_OPTIONS = {
-    "allcnn": dict(dropout=True),
+    "allcnn": dict(dropout=True,
+                   score_act=False),         # activation on the class scores, as the paper
     "resnet": dict(depth=20, version=1, shortcut="A", bottleneck=None,
                    bottleneck_stride="1x1",  # as resnet-pre-act.lua; "3x3": fb.resnet.torch
                    projection_bn=None,       # v1: False drops the BN after a B projection

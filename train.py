@@ -47,7 +47,7 @@ HISTOGRAMS_EVERY = 5
 MODEL_OPTION_FLAGS = {"depth": "depth", "resnet_version": "version", "shortcut": "shortcut",
                       "bottleneck": "bottleneck", "bottleneck_stride": "bottleneck_stride",
                       "projection_bn": "projection_bn", "stem_act": "stem_act",
-                      "conv_bias": "conv_bias", "dropout": "dropout",
+                      "conv_bias": "conv_bias", "score_act": "score_act", "dropout": "dropout",
                       "dropout_rates": "dropout_rates", "order": "order"}
 # Activation parameters and the activations that use them (others accept any activation).
 ACTIVATION_PARAM_USERS = {"leak": ("lrelu",), "elu_alpha": ("elu",), "prelu_init": ("prelu",),
@@ -190,6 +190,11 @@ def build_parser():
                    default=M["bn_test_batch_stats"],
                    help="educational: normalise test batches by their own statistics too (a "
                         "common bug)")
+    m.add_argument("--score-act", action=argparse.BooleanOptionalAction,
+                   default=choices.MODEL_OPTIONS["allcnn"]["score_act"],
+                   help="allcnn: batch norm and activation on the class scores too, as the "
+                        "paper's table (without batch norm a relu there can leave every score at "
+                        "0 and the loss stuck at ln(classes))")
     m.add_argument("--dropout", choices=["none", "dropout", "spatial"],
                    default=choices.MODEL_OPTIONS["cnn"]["dropout"],
                    help="cnn: dropout kind (spatial drops whole channels in the conv blocks); "

@@ -36,8 +36,9 @@ def keras_resnet_v1(depth, num_classes=10):
     return keras.Model(inputs, outputs)
 
 
-def keras_allcnn(num_classes=10, bn=True):
-    """Stock Keras All-CNN-C (with batch norm after each conv when `bn`)."""
+def keras_allcnn(num_classes=10, bn=True, score_act=False):
+    """Stock Keras All-CNN-C (with batch norm after each conv when `bn`); the class-score conv
+    keeps its bias and has no batch norm or ReLU unless `score_act`, as models/allcnn.py."""
     import keras
     from keras import layers
 
@@ -51,8 +52,11 @@ def keras_allcnn(num_classes=10, bn=True):
             continue
         filters, k, stride = s
         padding = "valid" if stride == "valid" else "same"
+        plain = filters == num_classes and not score_act
         x = layers.Conv2D(filters, k, 1 if stride == "valid" else stride, padding=padding,
-                          use_bias=not bn, kernel_initializer="he_normal")(x)
+                          use_bias=plain or not bn, kernel_initializer="he_normal")(x)
+        if plain:
+            continue
         if bn:
             x = layers.BatchNormalization(momentum=0.99, epsilon=1e-3)(x)
         x = layers.ReLU()(x)
@@ -103,8 +107,9 @@ def torch_resnet_v1(depth, num_classes=10):
     return Net()
 
 
-def torch_allcnn(num_classes=10, bn=True):
-    """PyTorch All-CNN-C with batch norm after each conv when `bn` (NCHW)."""
+def torch_allcnn(num_classes=10, bn=True, score_act=False):
+    """PyTorch All-CNN-C with batch norm after each conv when `bn` (NCHW); raw class scores
+    unless `score_act`, as models/allcnn.py."""
     from torch import nn
 
     spec = [(3, 96, 3, 1, 1), (96, 96, 3, 1, 1), (96, 96, 3, 2, 1), "drop",
@@ -116,7 +121,10 @@ def torch_allcnn(num_classes=10, bn=True):
             mods.append(nn.Dropout(0.5))
             continue
         cin, cout, k, stride, pad = s
-        mods.append(nn.Conv2d(cin, cout, k, stride, pad, bias=not bn))
+        plain = cout == num_classes and not score_act
+        mods.append(nn.Conv2d(cin, cout, k, stride, pad, bias=plain or not bn))
+        if plain:
+            continue
         if bn:
             mods.append(nn.BatchNorm2d(cout, momentum=0.01, eps=1e-3))
         mods.append(nn.ReLU())

@@ -12,8 +12,12 @@ Only convolutions: max pooling is replaced by 3x3 convolutions with stride 2, th
     1x1 conv 192, 1x1 conv classes                      -> 6x6xclasses
     global average pool                                 -> classes
 
-Every conv is followed by the activation (batch norm in between when `bn`), the last one included,
-as in the paper's table.
+Every conv is followed by the activation (batch norm in between when `bn`). The last conv gives
+the class scores: the paper's table puts a ReLU on them too (`score_act=True`, the allcnn-c
+recipe), but by default they stay raw (conv with bias, no batch norm, no activation). Without
+batch norm, a ReLU on the scores lets training push every score below zero, after which all
+scores are 0, the prediction is uniform and the loss sits at ln(classes) with no gradient to leave
+it: measured on the bundled sample with relu and no batch norm at lr 0.05, 0.01 and 0.002.
 """
 
 import tensorflow as tf
@@ -31,18 +35,22 @@ class AllCNN(Network):
     def __init__(self, config):
         super().__init__(config, name="allcnn")
         self.dropout = config["dropout"]
+        self.score_act = config["score_act"]  # activation (and batch norm) on the class scores
         self.input_drop = Dropout(0.2 if self.dropout else 0.0, self.rng)
         self.convs, self.bns, self.acts = [], [], []
         width_in = 3
         for i, spec in enumerate(s for s in LAYOUT if s != "drop"):
             width, k, stride, padding = spec
-            width = config["num_classes"] if width == "classes" else width
-            # Batch norm follows every conv directly: its beta replaces the conv's bias.
+            scores = width == "classes"  # the last conv: one map per class
+            width = config["num_classes"] if scores else width
+            plain = scores and not self.score_act  # raw class scores: bias, no BN, no activation
+            # Batch norm follows the conv directly: its beta replaces the conv's bias.
             self.convs.append(Conv2D(width_in, width, k, self.init_rng, stride=stride,
-                                     padding=padding, use_bias=not config["bn"],
+                                     padding=padding, use_bias=plain or not config["bn"],
                                      data_format=self.data_format, name=f"conv{i + 1}"))
-            self.bns.append(self.batch_norm(width, f"bn{i + 1}"))  # None without batch norm
-            self.acts.append(self.act(width, f"act{i + 1}"))
+            # None without batch norm, or on raw class scores
+            self.bns.append(None if plain else self.batch_norm(width, f"bn{i + 1}"))
+            self.acts.append(None if plain else self.act(width, f"act{i + 1}"))
             width_in = width
         self.drop = Dropout(0.5 if self.dropout else 0.0, self.rng)
 
@@ -53,7 +61,9 @@ class AllCNN(Network):
             if spec == "drop":
                 x = self.drop(x, training)
                 continue
-            x = self.acts[i](maybe_bn(self.bns[i], self.convs[i](x), training), training)
+            x = maybe_bn(self.bns[i], self.convs[i](x), training)
+            if self.acts[i] is not None:
+                x = self.acts[i](x, training)
             if taps is not None:
                 taps[f"conv{i + 1}"] = x
             i += 1

@@ -27,12 +27,23 @@ def test_resnet_parameter_counts_equal_a_keras_twin(depth, expected_millions):
     assert ours(IMAGES, training=False).shape == [4, 10]
 
 
-def test_allcnn_parameter_count_equals_a_keras_twin():
-    ours = models.build("allcnn", 10, bn=True)
-    twin = bench_peers.keras_allcnn(10, bn=True)
+@pytest.mark.parametrize("score_act", [False, True])
+def test_allcnn_parameter_count_equals_a_keras_twin(score_act):
+    ours = models.build("allcnn", 10, bn=True, score_act=score_act)
+    twin = bench_peers.keras_allcnn(10, bn=True, score_act=score_act)
     assert count(ours.trainable_variables) == count(twin.trainable_weights)
-    plain = models.build("allcnn", 10, bn=False)  # the paper's 1.37 M (conv kernels + biases)
+    # the paper's 1.37 M (conv kernels + biases); the class scores' bias is there either way
+    plain = models.build("allcnn", 10, bn=False, score_act=score_act)
     assert count(plain.trainable_variables) / 1e6 == pytest.approx(1.37, abs=0.005)
+
+
+def test_allcnn_class_scores_are_raw_unless_score_act():
+    raw = models.build("allcnn", 10, bn=True)
+    assert raw.bns[-1] is None and raw.acts[-1] is None and raw.convs[-1].bias is not None
+    # raw scores can be negative; with the paper's ReLU on them they cannot
+    assert float(tf.reduce_min(raw(IMAGES, training=False))) < 0
+    paper = models.build("allcnn", 10, bn=False, score_act=True)
+    assert float(tf.reduce_min(paper(IMAGES, training=False))) >= 0
 
 
 def test_resnet164_v2_bottleneck_has_the_papers_1_7_million():
@@ -75,10 +86,11 @@ def test_resnet20_forward_equals_keras_twin_with_the_same_weights():
                                rtol=1e-4, atol=1e-4)
 
 
-def test_allcnn_forward_equals_keras_twin_with_the_same_weights():
-    net = models.build("allcnn", 10, bn=True)
-    ours_layers = [m for pair in zip(net.convs, net.bns) for m in pair]
-    twin = bench_peers.keras_allcnn(10, bn=True)
+@pytest.mark.parametrize("score_act", [False, True])
+def test_allcnn_forward_equals_keras_twin_with_the_same_weights(score_act):
+    net = models.build("allcnn", 10, bn=True, score_act=score_act)
+    ours_layers = [m for pair in zip(net.convs, net.bns) for m in pair if m is not None]
+    twin = bench_peers.keras_allcnn(10, bn=True, score_act=score_act)
     copy_into_keras(ours_layers, twin, np.random.default_rng(1))
     np.testing.assert_allclose(net(IMAGES, training=False), twin(IMAGES, training=False),
                                rtol=1e-4, atol=1e-4)

@@ -213,12 +213,15 @@ def class_names(data_dir, dataset, labels="fine"):
     return names if len(names) == count else [str(i) for i in range(count)]
 
 
-def load_dataset(data_dir, dataset, labels="fine", val_fraction=0.0, split_seed=0):
+def load_dataset(data_dir, dataset, labels="fine", val_fraction=0.0, split_seed=0,
+                 train_subset=0):
     """train / val / test as numpy (images, labels); val is a stratified share of train.
 
     The validation images are, in every class, the same `round(val_fraction * n_class)` images
     for a given `split_seed`, whatever the run's seed, so runs with different seeds compare on the
-    same validation set.
+    same validation set. `train_subset` > 0 then keeps a stratified `train_subset` of the remaining
+    training images (in every class round(train_subset * n_class / n)), also fixed by `split_seed`:
+    short experiments train on fewer images and still validate on the same held-out set.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -235,6 +238,18 @@ def load_dataset(data_dir, dataset, labels="fine", val_fraction=0.0, split_seed=
         is_val[np.concatenate(held)] = True
         val = (train_images[is_val], train_labels[is_val])
         train_images, train_labels = train_images[~is_val], train_labels[~is_val]
+    if train_subset:
+        if not 0 < train_subset <= len(train_labels):
+            raise DataError(f"train_subset must be in [1, {len(train_labels)}] (the training "
+                            f"images left after the validation split), got {train_subset}")
+        rng = np.random.default_rng([split_seed, 1])  # a stream of its own, fixed per split_seed
+        kept = []
+        for c in np.unique(train_labels):
+            members = np.flatnonzero(train_labels == c)
+            share = int(round(train_subset * len(members) / len(train_labels)))
+            kept.append(rng.permutation(members)[:share])
+        kept = np.sort(np.concatenate(kept))
+        train_images, train_labels = train_images[kept], train_labels[kept]
     return {"train": (train_images, train_labels), "val": val, "test": test}
 
 

@@ -35,7 +35,7 @@ LAYOUT = 1
 # Settings that decide the shape of the model or the meaning of its outputs: a run that continues in
 # an existing log directory must agree on every one of them.
 MUST_MATCH = ("dataset", "labels", "num_classes", "model", "model_config", "normalization",
-              "batch_size", "seed", "val_fraction", "precision", "data_format")
+              "batch_size", "seed", "val_fraction", "train_subset", "precision", "data_format")
 # Model settings that change only how the same numbers are computed: free to differ on resume.
 SPEED_ONLY = ("bn_fused",)
 # Optimisation settings: a run continued with other values is a different experiment (a changed

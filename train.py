@@ -124,6 +124,9 @@ def build_parser():
                    help="CIFAR-100 label set (coarse = the 20 superclasses)")
     d.add_argument("--val-fraction", type=float, default=0.0,
                    help="stratified share of the training files held out for validation")
+    d.add_argument("--train-subset", type=int, default=0, metavar="N",
+                   help="train on a stratified N of the training images left after the "
+                        "validation split (0: all), for short experiments")
     d.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random crop (zero padding) and horizontal flip during training")
     d.add_argument("--padding", type=int, default=4, help="zero padding before the random crop")
@@ -662,7 +665,8 @@ def train(args, stop_signal):
     # ----------------------------------------------------------------------------------------------
     data_root = cifar_download.find_data(args.data_dir, args.dataset)
     splits = cifar_input.load_dataset(data_root, args.dataset, labels=args.labels,
-                                      val_fraction=args.val_fraction)
+                                      val_fraction=args.val_fraction,
+                                      train_subset=args.train_subset)
     train_images, train_labels = splits["train"]  # uint8 [N, 32, 32, 3], int32 [N]
     num_classes = cifar_input.num_classes(args.dataset, args.labels)
     # Normalisation constants come from the training split only and are stored in config.json.

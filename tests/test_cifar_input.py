@@ -10,6 +10,7 @@ import tensorflow as tf
 import cifar_download
 import cifar_input
 from conftest import synthetic_records, write_cifar10, write_cifar100
+from errors import DataError
 
 
 @pytest.mark.parametrize("label_bytes", [1, 2])
@@ -122,6 +123,21 @@ def test_stratified_validation_split_is_exact_and_independent_of_run_seed():
     full = cifar_input.load_dataset(root, "cifar10-sample")["train"][0]
     both = np.concatenate([a["train"][0], a["val"][0]]).reshape(1000, -1)
     assert len({r.tobytes() for r in both}) == len({r.tobytes() for r in full.reshape(1000, -1)})
+
+
+def test_train_subset_is_stratified_disjoint_from_val_and_fixed_by_the_split_seed():
+    root = cifar_download.find_data("", "cifar10-sample")
+    a = cifar_input.load_dataset(root, "cifar10-sample", val_fraction=0.2, train_subset=300)
+    b = cifar_input.load_dataset(root, "cifar10-sample", val_fraction=0.2, train_subset=300)
+    full = cifar_input.load_dataset(root, "cifar10-sample", val_fraction=0.2)
+    assert np.bincount(a["train"][1]).tolist() == [30] * 10  # 300 * 80 / 800 per class
+    np.testing.assert_array_equal(a["train"][0], b["train"][0])
+    np.testing.assert_array_equal(a["val"][0], full["val"][0])  # the same held-out images
+    kept = {r.tobytes() for r in a["train"][0].reshape(300, -1)}
+    assert kept <= {r.tobytes() for r in full["train"][0].reshape(800, -1)}
+    assert not kept & {r.tobytes() for r in a["val"][0].reshape(200, -1)}
+    with pytest.raises(DataError, match="train_subset"):
+        cifar_input.load_dataset(root, "cifar10-sample", val_fraction=0.2, train_subset=801)
 
 
 def test_normalisation_against_numpy():

@@ -187,7 +187,7 @@ def build_parser():
     m.add_argument("--bn-epsilon", type=float, default=M["bn_epsilon"], help="variance epsilon")
     m.add_argument("--bn-fused", action=argparse.BooleanOptionalAction, default=M["bn_fused"],
                    help="speed switch: batch norm through TF's fused kernel "
-                        "(tf.compat.v1.nn.fused_batch_norm), the same formula (tested equal) and "
+                        "(FusedBatchNormV3, through tf.raw_ops), the same formula (tested equal) and "
                         "faster; without it the written-out formulas of batch_norm.py run")
     m.add_argument("--bn-test-batch-stats", action=argparse.BooleanOptionalAction,
                    default=M["bn_test_batch_stats"],
@@ -260,6 +260,27 @@ def build_parser():
                         "after the last (0 = never)")
     r.add_argument("--histograms", action=argparse.BooleanOptionalAction, default=True,
                    help="--no-histograms: none at all, the same as --histograms-every 0")
+    r.add_argument("--check-every", type=int, default=100,
+                   help="read the non-finite flag on the host every this many steps (and at "
+                        "epoch ends and before every checkpoint), not every step, so that a GPU "
+                        "never waits for the host. A non-finite step changes no weight, nor does "
+                        "any step after it; the check then stops the run with the last good "
+                        "checkpoint intact")
+    g = p.add_argument_group("several devices or machines (tf.distribute; README)")
+    g.add_argument("--strategy", choices=choices.STRATEGIES, default="default",
+                   help="default: one device; mirrored: every GPU of this machine (or the "
+                        "--virtual-devices); multiworker: the machines listed in TF_CONFIG. "
+                        "--batch-size is the global batch, split equally over the replicas; the "
+                        "loss is averaged over the global batch and weight decay added once, so "
+                        "one update equals the single-device update on the same batch, with the "
+                        "same images and augmentation as a single-device run")
+    g.add_argument("--virtual-devices", type=int, default=0,
+                   help="split the first device (the CPU, or the first GPU) into this many "
+                        "logical devices, e.g. to try --strategy mirrored on one CPU")
+    g.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=False,
+                   help="batch norm with the statistics of the global batch (all replicas; the "
+                        "written-out formulas, whatever --bn-fused says) instead of each "
+                        "replica's share")
     # For the tests: behave as if SIGINT arrived after this many steps of this process.
     r.add_argument("--interrupt-after", type=int, default=0, help=argparse.SUPPRESS)
     return p
@@ -313,6 +334,8 @@ def parse_args(argv=None):
         p.error("--bn-decay must be in (0, 1) and --bn-epsilon positive")
     if args.keep < 1 or args.checkpoint_every < 0:
         p.error("--keep must be >= 1 and --checkpoint-every >= 0")
+    if args.check_every < 1 or args.virtual_devices < 0:
+        p.error("--check-every must be >= 1 and --virtual-devices >= 0")
     try:
         args.dropout_rates = [float(r) for r in args.dropout_rates.split(",")]
         # Checked (positive, increasing) once, by schedules.build.
@@ -374,7 +397,7 @@ def model_specific(args):
 # --------------------------------------------------------------------------------------------------
 
 def make_steps(model, optimizer, weight_decay, precision, loss_scale, step, epoch_sums, xla,
-               grad_norm_sums=None):
+               grad_norm_sums=None, bad_step=None, strategy=None, global_batch_size=None):
     """The train step and the eval step: two tf.functions, each traced once.
 
     The learning rate enters as a scalar tensor and the batch shape is fixed, so nothing in the
@@ -382,41 +405,75 @@ def make_steps(model, optimizer, weight_decay, precision, loss_scale, step, epoc
     variables the train step updates in the graph: no host round trip per step. `loss_scale.scale`
     is 1 for fp32 and bf16 (multiplying and dividing by 1 is exact), S for fp16.
     `grad_norm_sums` ([len(model.trainable_variables)] float32), if given, adds each variable's
-    gradient norm ||g|| of every applied step, in the graph too (read once per epoch).
+    gradient norm ||g|| of every applied step, in the graph too (read once per epoch). `bad_step`
+    (int64, -1 while no step failed) receives the number of the first step whose loss could not
+    be recovered; from then on no step changes a weight, and the host stops the run when it next
+    reads `bad_step` (train.py --check-every).
+
+    Under a tf.distribute `strategy` the train step runs once per replica on its share of the
+    global batch of `global_batch_size` images (distribute.py); the eval step runs outside the
+    replicas, on whole batches.
     """
     import tensorflow as tf
 
     import layers
+    import optimizers
 
+    strategy = strategy or tf.distribute.get_strategy()
+    if xla and strategy.num_replicas_in_sync > 1:
+        raise UserError("--xla compiles the single-device step; use it with --strategy default")
+    if bad_step is None:
+        with strategy.scope():
+            bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="bad_step")
     variables = model.trainable_variables
     kernels = layers.decay_kernels(model)  # conv and dense kernels: the only decayed variables
 
-    @tf.function(jit_compile=xla, reduce_retracing=True)
-    def train_step(images, labels, lr):
-        # images [B, 32, 32, 3] float32, labels [B] int32, lr [] float32
+    def replica_step(images, labels, lr):
+        # images [b, 32, 32, 3] float32, labels [b] int32: this replica's share (b = B / replicas)
         with tf.GradientTape() as tape:
-            logits = model(images, training=True)  # [B, classes] float32
-            xent = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-            # wd * sum(||k||^2 / 2): the gradient of this term is wd * k
-            loss = xent + weight_decay * tf.add_n([tf.nn.l2_loss(k) for k in kernels])
+            logits = model(images, training=True)  # [b, classes] float32
+            per_image = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)  # [b]
+            # This replica's share of the global-batch loss: sum(xent) / B, and wd * sum(||k||^2
+            # / 2) / replicas (the gradient of wd * sum(||k||^2 / 2) is wd * k; counted once).
+            xent = tf.nn.compute_average_loss(per_image, global_batch_size=global_batch_size)
+            loss = xent + tf.nn.scale_regularization_loss(
+                weight_decay * tf.add_n([tf.nn.l2_loss(k) for k in kernels]))
             scaled_loss = loss * loss_scale.scale  # float16 gradients need scaling
-        grads, finite = loss_scale.unscale(tape.gradient(scaled_loss, variables))
-        ok = tf.logical_and(finite, tf.math.is_finite(loss))
+        # Cross-replica sums (nothing to add with one device): the gradient of the global-batch
+        # loss, and [loss, xent sum, correct, images] of the global batch in one all-reduce.
+        grads = optimizers.sum_over_replicas(tape.gradient(scaled_loss, variables))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32),
+                                                 labels), tf.float32))
+        totals = optimizers.sum_over_replicas([tf.stack(
+            [loss, tf.reduce_sum(per_image), correct, tf.cast(tf.size(labels), tf.float32)])])[0]
+        global_loss = totals[0]
+        grads, finite = loss_scale.unscale(grads)
+        ok = tf.logical_and(finite, tf.math.is_finite(global_loss))  # the same on every replica
         # A non-finite step changes no weight. With S > 1 it is skipped and S halved (fp16); at
-        # S = 1 nothing can be lowered: the host sees `keep_going` false and stops the run.
-        if ok:
+        # S = 1 nothing can be lowered: `bad_step` records it, no later step changes a weight,
+        # and the host stops the run at its next check.
+        healthy = bad_step < 0
+        if tf.logical_and(ok, healthy):
             optimizer.apply(grads, lr)
             if grad_norm_sums is not None:
                 grad_norm_sums.assign_add(tf.stack([tf.norm(g) for g in grads]))
-        keep_going = tf.logical_and(tf.math.is_finite(loss),
+        keep_going = tf.logical_and(tf.math.is_finite(global_loss),
                                     tf.logical_or(ok, loss_scale.scale > 1.0))
         loss_scale.update(ok)
         step.assign_add(1)
-        n = tf.cast(tf.size(labels), tf.float64)
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32),
-                                                 labels), tf.float64))
-        epoch_sums.assign_add(tf.stack([tf.cast(xent, tf.float64) * n, correct, n]))
-        return xent, keep_going
+        epoch_sums.assign_add(tf.cast(totals[1:], tf.float64))
+        if tf.logical_and(healthy, tf.logical_not(keep_going)):
+            bad_step.assign(step)
+        return totals[1] / totals[3], keep_going  # the global batch's mean xent
+
+    @tf.function(jit_compile=xla, reduce_retracing=True)
+    def train_step(images, labels, lr):
+        # images [B, 32, 32, 3] float32 and labels [B] int32 (under a strategy: tf.distribute
+        # PerReplica values, each replica's share), lr [] float32
+        xent, keep_going = strategy.run(replica_step, args=(images, labels, lr))
+        # The same on every replica (from all-reduced sums): the first replica's.
+        return (strategy.experimental_local_results(xent)[0],
+                strategy.experimental_local_results(keep_going)[0])
 
     @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32),
                                   tf.TensorSpec([None], tf.int32)])
@@ -641,12 +698,24 @@ def train(args, stop_signal):
     """The algorithm; `stop_signal` becomes non-empty when the process is asked to stop."""
     import tensorflow as tf
 
+    import batch_norm
     import cifar_download
     import cifar_input
+    import distribute
     import models
     import optimizers
     import schedules
 
+    # Devices first: logical devices can only be made before TensorFlow initialises them.
+    strategy = distribute.make_strategy(args.strategy, args.virtual_devices)
+    distribute.check_batch_size(strategy, args.batch_size)
+    shared_logdir = args.logdir
+    if not distribute.is_chief(strategy):
+        # multiworker: worker 0 writes the log directory. Every worker takes part in saving a
+        # checkpoint (collective reads), so the others write theirs to a scratch folder, and
+        # all of them resume from worker 0's checkpoints.
+        import tempfile
+        args.logdir = tempfile.mkdtemp(prefix="rawtf-worker-")
     if args.model == "resnet":  # a depth that gives no ResNet fails before any data is read
         from models.resnet import layout
         try:
@@ -690,14 +759,19 @@ def train(args, stop_signal):
     # Model, optimizer, learning-rate schedule
     # ----------------------------------------------------------------------------------------------
     compute_dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[args.precision]
-    model = models.build(args.model, num_classes, act=args.act, act_params=activation_params(args),
-                         bn=args.bn, bn_decay=args.bn_decay, bn_epsilon=args.bn_epsilon,
-                         bn_test_batch_stats=args.bn_test_batch_stats,
-                         bn_fused=args.bn_fused, seed=args.seed,
-                         data_format=args.data_format, compute_dtype=compute_dtype,
-                         **model_specific(args))
-    optimizer = optimizers.build(args.optimizer, model.trainable_variables,
-                                 momentum=args.momentum)
+    with strategy.scope():  # variables made here have a copy on every replica
+        model = models.build(args.model, num_classes, act=args.act,
+                             act_params=activation_params(args), bn=args.bn,
+                             bn_decay=args.bn_decay, bn_epsilon=args.bn_epsilon,
+                             bn_test_batch_stats=args.bn_test_batch_stats,
+                             bn_fused=args.bn_fused, seed=args.seed,
+                             data_format=args.data_format, compute_dtype=compute_dtype,
+                             **model_specific(args))
+        optimizer = optimizers.build(args.optimizer, model.trainable_variables,
+                                     momentum=args.momentum)
+        loss_scale = make_loss_scale(args.precision)
+    for bn in batch_norm.layers_of(model):  # statistics over all replicas (written-out path)
+        bn.sync = args.sync_bn
     try:  # schedules.build checks its arguments (--lr-steps positive and increasing) once
         lr_at = schedules.build(args.schedule, args.lr, schedule_steps, steps_per_epoch,
                                 boundaries=args.lr_steps, unit=args.lr_steps_unit,
@@ -705,7 +779,6 @@ def train(args, stop_signal):
     except UserError as e:
         raise UserError(f"--schedule {args.schedule}: {e}") from None
     lr_at = with_warmup(lr_at, round(args.warmup_epochs * steps_per_epoch))
-    loss_scale = make_loss_scale(args.precision)
 
     # ----------------------------------------------------------------------------------------------
     # Log directory: config, checkpoints (resume), metrics, TensorBoard
@@ -716,13 +789,18 @@ def train(args, stop_signal):
     rundir.write_config(args.logdir, check_same_settings(args.logdir, config,
                                                          args.change_settings))
 
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # finished train steps
-    best_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_accuracy")
-    # Running sums over the current epoch, in the checkpoint so an interrupted epoch's figures
-    # are complete after resuming: [loss sum, correct, images] and each variable's gradient norm.
-    epoch_sums = tf.Variable(tf.zeros([3], tf.float64), trainable=False, name="epoch_sums")
-    grad_norm_sums = tf.Variable(tf.zeros([len(model.trainable_variables)]), trainable=False,
-                                 name="grad_norm_sums")
+    with strategy.scope():
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # finished steps
+        best_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False,
+                                    name="best_accuracy")
+        # Running sums over the current epoch, in the checkpoint so an interrupted epoch's
+        # figures are complete after resuming: [loss sum, correct, images] and each variable's
+        # gradient norm.
+        epoch_sums = tf.Variable(tf.zeros([3], tf.float64), trainable=False, name="epoch_sums")
+        grad_norm_sums = tf.Variable(tf.zeros([len(model.trainable_variables)]),
+                                     trainable=False, name="grad_norm_sums")
+        # The first non-finite step (-1: none); not in the checkpoint: a resumed run starts clean.
+        bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="bad_step")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step,
                                      best_accuracy=best_accuracy, epoch_sums=epoch_sums,
                                      grad_norm_sums=grad_norm_sums, loss_scale=loss_scale)
@@ -732,17 +810,18 @@ def train(args, stop_signal):
     # checkpoint is the result (choosing on test accuracy would overstate it).
     best_ckpts = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "best"),
                                             max_to_keep=1) if "val" in eval_sets else None
-    if last_ckpts.latest_checkpoint:
-        rundir.restore_or_refuse(checkpoint, last_ckpts.latest_checkpoint, args.logdir)
-        if int(step) >= total_steps:
-            print(f"{args.logdir} is already complete ({int(step)}/{total_steps} steps); to "
+    resume_from = tf.train.latest_checkpoint(os.path.join(shared_logdir, "ckpt"))
+    if resume_from:
+        rundir.restore_or_refuse(checkpoint, resume_from, shared_logdir)
+        if int(step.numpy()) >= total_steps:
+            print(f"{args.logdir} is already complete ({int(step.numpy())}/{total_steps} steps); to "
                   "train on, raise --epochs (with --change-settings) or use a new --logdir",
                   flush=True)
             return 0
-        print(f"resuming {args.logdir} from step {int(step)} "
-              f"(epoch {int(step) // steps_per_epoch + 1}, step "
-              f"{int(step) % steps_per_epoch} of {steps_per_epoch})", flush=True)
-    start_step = int(step)
+        print(f"resuming {args.logdir} from step {int(step.numpy())} "
+              f"(epoch {int(step.numpy()) // steps_per_epoch + 1}, step "
+              f"{int(step.numpy()) % steps_per_epoch} of {steps_per_epoch})", flush=True)
+    start_step = int(step.numpy())
     metrics_path = os.path.join(args.logdir, "metrics.jsonl")
     truncate_metrics_to_checkpoint(metrics_path, start_step // steps_per_epoch)
     if os.path.exists(os.path.join(args.logdir, "diverged.json")):  # an earlier attempt's
@@ -754,7 +833,16 @@ def train(args, stop_signal):
     # The train step and the eval step (each traced once: lr is a tensor argument, shapes fixed)
     # ----------------------------------------------------------------------------------------------
     train_step, eval_step = make_steps(model, optimizer, args.weight_decay, args.precision,
-                                       loss_scale, step, epoch_sums, args.xla, grad_norm_sums)
+                                       loss_scale, step, epoch_sums, args.xla, grad_norm_sums,
+                                       bad_step=bad_step, strategy=strategy,
+                                       global_batch_size=args.batch_size)
+
+    def check_finite(host_step):
+        """One host read: stop the run if a step since the last check could not be recovered."""
+        bad = int(bad_step.numpy())
+        if bad >= 0:
+            stop_on_non_finite(args, args.logdir, bad, f"found at step {host_step}, checked "
+                               f"every {args.check_every} steps", lr_at(bad - 1))
 
     # ----------------------------------------------------------------------------------------------
     # The loop: epochs of steps; evaluate, log and checkpoint at every epoch end
@@ -765,38 +853,43 @@ def train(args, stop_signal):
     run_start, first_step_seconds = time.time(), None
     seconds_per_step = None  # of whole epochs (train, evaluate, log, checkpoint): for time left
     gpus = ["/gpu:0"] if tf.config.list_physical_devices("GPU") else []
-    while int(step) < total_steps:
-        epoch = int(step) // steps_per_epoch  # 0-based epoch being trained
-        first = int(step) % steps_per_epoch
+    # Finished steps, counted on the host: no read of the variable `step` per step (the graph
+    # increments it; it is the truth in every checkpoint and the two stay equal).
+    host_step = start_step
+    while host_step < total_steps:
+        epoch = host_step // steps_per_epoch  # 0-based epoch being trained
+        first = host_step % steps_per_epoch
         epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
         t0, seen, t_first, seen_first = time.time(), 0, None, 0
-        batches = train_data.epoch(epoch, start_step=first)
-        if gpus:  # copy the next batches to the GPU while it computes (last transformation)
+        # Each replica gets its share of every global batch (the whole batch on one device).
+        batches = distribute.distribute_batches(
+            strategy, lambda: train_data.epoch(epoch, start_step=first))
+        if gpus and strategy.num_replicas_in_sync == 1:  # copy the next batches to the GPU
             batches = batches.apply(tf.data.experimental.prefetch_to_device(gpus[0]))
         for images, labels in batches:
-            lr = lr_at(int(step))
-            xent, ok = train_step(images, labels, tf.constant(lr, tf.float32))
-            seen += int(labels.shape[0])
+            lr = lr_at(host_step)
+            train_step(images, labels, tf.constant(lr, tf.float32))
+            host_step += 1
+            seen += args.batch_size  # full global batches (drop_remainder)
             if t_first is None:  # the rate leaves out this process's first step (tracing)
                 t_first, seen_first = time.time(), seen
             if first_step_seconds is None:
                 first_step_seconds = time.time() - START
-            if not bool(ok):
-                stop_on_non_finite(args, args.logdir, int(step), float(xent), lr)
-            stopping = stop_requested(args, stop_signal, int(step) - start_step)
-            if stopping and int(step) < epoch_end:  # at an epoch end: after its evaluation
-                return save_and_exit(last_ckpts, int(step), stop_signal[0])
-            if args.checkpoint_every and int(step) % args.checkpoint_every == 0 and \
-                    int(step) < epoch_end:
-                last_ckpts.save(checkpoint_number=int(step))
-            done = int(step) - epoch * steps_per_epoch
-            if progress.tty and done % 10 == 0:
+            stopping = stop_requested(args, stop_signal, host_step - start_step)
+            saving = args.checkpoint_every and host_step % args.checkpoint_every == 0
+            # The non-finite check: every --check-every steps, at the epoch end, before a save.
+            if host_step % args.check_every == 0 or host_step >= epoch_end or stopping or saving:
+                check_finite(host_step)
+            if stopping and host_step < epoch_end:  # at an epoch end: after its evaluation
+                return save_and_exit(last_ckpts, host_step, stop_signal[0])
+            if saving and host_step < epoch_end:
+                last_ckpts.save(checkpoint_number=host_step)
+            done = host_step - epoch * steps_per_epoch
+            if progress.tty and done % 10 == 0:  # host figures only: no wait for the device
                 per_step = seconds_per_step or (time.time() - t0) * args.batch_size / seen
-                s = epoch_sums.numpy()
                 progress.update(f"epoch {epoch + 1}/{args.epochs} step {done}/{steps_per_epoch} "
-                                f"loss {s[0] / s[2]:.3f} acc {100 * s[1] / s[2]:.1f}% "
-                                f"{rundir.fmt_time((total_steps - int(step)) * per_step)} left")
-            if int(step) >= epoch_end:
+                                f"{rundir.fmt_time((total_steps - host_step) * per_step)} left")
+            if host_step >= epoch_end:
                 break
         t_end = time.time()
         # img/s of this process's steps in this epoch, without the first one (tracing, the input
@@ -806,7 +899,7 @@ def train(args, stop_signal):
 
         # Evaluate in inference mode (moving batch-norm statistics, no dropout).
         s = epoch_sums.numpy()
-        record = {"epoch": epoch + 1, "step": int(step), "lr": lr,
+        record = {"epoch": epoch + 1, "step": host_step, "lr": lr,
                   "train_loss": s[0] / s[2], "train_accuracy": s[1] / s[2],
                   "seconds": t_end - t0, "images_per_second": rate}
         if first:
@@ -818,30 +911,30 @@ def train(args, stop_signal):
         epoch_steps = s[2] / args.batch_size  # steps of this epoch, before and after a resume
         grad_norms = dict(zip(paths, (grad_norm_sums.numpy() / epoch_steps).tolist()))
         histograms = args.histograms_every and ((epoch + 1) % args.histograms_every == 0 or
-                                                int(step) >= total_steps)
+                                                host_step >= total_steps)
         # Activation histograms of 32 test images (a whole batch costs about 3x as much).
         histogram_images = next(iter(eval_sets["test"].epoch(0)))[0][:32] if histograms else None
-        log_epoch(writer, int(step), record, metrics_path, grad_norms,
+        log_epoch(writer, host_step, record, metrics_path, grad_norms,
                   model if histograms else None, histogram_images)
         warn_if_dead(args.logdir, num_classes, args)
 
         # Checkpoint: the best on validation accuracy (when there is a validation split), then last.
         epoch_sums.assign(tf.zeros([3], tf.float64))
         grad_norm_sums.assign(tf.zeros_like(grad_norm_sums))
-        if best_ckpts is not None and record["val_accuracy"] > float(best_accuracy):
+        if best_ckpts is not None and record["val_accuracy"] > float(best_accuracy.numpy()):
             best_accuracy.assign(record["val_accuracy"])
-            best_ckpts.save(checkpoint_number=int(step))
-        last_ckpts.save(checkpoint_number=int(step))
+            best_ckpts.save(checkpoint_number=host_step)
+        last_ckpts.save(checkpoint_number=host_step)
 
         # Time left from whole epochs: training, evaluation, histograms and checkpoints.
         epoch_seconds = time.time() - t0
         seconds_per_step = epoch_seconds / max(seen // args.batch_size, 1)
         progress.done(epoch_line(args, record, eval_sets, epoch_seconds,
-                                 (total_steps - int(step)) * seconds_per_step))
+                                 (total_steps - host_step) * seconds_per_step))
         if stop_signal:
-            return save_and_exit(last_ckpts, int(step), stop_signal[0])
+            return save_and_exit(last_ckpts, host_step, stop_signal[0])
 
-    summary = {"steps": int(step), "seconds_this_process": time.time() - run_start,
+    summary = {"steps": host_step, "seconds_this_process": time.time() - run_start,
                "first_step_seconds": first_step_seconds,
                "train_step_traces": train_step.experimental_get_tracing_count(),
                "eval_step_traces": eval_step.experimental_get_tracing_count()}

@@ -302,8 +302,79 @@ def worker_profile(args):
     return {"op_seconds": totals, "wall": wall, "steps": args.steps}
 
 
+def worker_distribute(args):
+    """img/s of this project's train step under the default strategy and under the mirrored
+    strategy on 2 logical CPU devices, in the same process; and host reads per training step
+    of train.py's loop (every tensor -> numpy conversion, counted)."""
+    import tensorflow as tf
+    from tensorflow.python.framework import ops
+
+    import distribute
+    import models
+    import optimizers
+    import train
+
+    mirrored = distribute.make_strategy("mirrored", virtual_devices=2)
+    data = [(tf.constant(x), tf.constant(y)) for x, y in batches(4, args.batch_size)]
+    out = {}
+    for name, strategy in (("default", tf.distribute.get_strategy()), ("mirrored", mirrored)):
+        with strategy.scope():
+            model = models.build("resnet", 10, bn=True, seed=0, depth=20)
+            optimizer = optimizers.build("momentum", model.trainable_variables, momentum=0.9)
+            step = tf.Variable(0, dtype=tf.int64)
+            sums = tf.Variable(tf.zeros([3], tf.float64))
+            loss_scale = train.make_loss_scale("fp32")
+        train_step, _ = train.make_steps(model, optimizer, 1e-4, "fp32", loss_scale, step, sums,
+                                         False, strategy=strategy,
+                                         global_batch_size=args.batch_size)
+        inputs = distribute.distribute_batches(
+            strategy, lambda: tf.data.Dataset.from_tensor_slices(
+                tuple(tf.stack(t) for t in zip(*data))))
+        inputs = list(inputs)  # 4 global batches, already split over the replicas
+        lr = tf.constant(0.01, tf.float32)
+
+        def run(n):
+            for i in range(n):
+                loss, _ = train_step(*inputs[i % len(inputs)], lr)
+            float(loss)  # wait for the last step
+
+        run(3)
+        out[name] = timed_reps(run, args.reps, args.steps, args.batch_size)
+
+    # Host reads per step of train.py's loop: 20 steps with --check-every 100.
+    reads, original = [0], ops._EagerTensorBase._numpy
+
+    def counting(self):
+        reads[0] += 1
+        return original(self)
+
+    make_steps, at_step = train.make_steps, []
+
+    def counted_make_steps(*a, **k):
+        train_step, eval_step = make_steps(*a, **k)
+
+        def step(*b):
+            at_step.append(reads[0])
+            return train_step(*b)
+        step.experimental_get_tracing_count = train_step.experimental_get_tracing_count
+        return step, eval_step
+
+    import tempfile
+    ops._EagerTensorBase._numpy, train.make_steps = counting, counted_make_steps
+    try:
+        with tempfile.TemporaryDirectory() as logdir:
+            train.main(["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8",
+                        "--bn", "--batch-size", "50", "--epochs", "1", "--max-steps", "20",
+                        "--checkpoint-every", "0", "--no-histograms", "--logdir", logdir])
+    finally:
+        ops._EagerTensorBase._numpy, train.make_steps = original, make_steps
+    out["host_reads_per_step"] = (at_step[-1] - at_step[0]) / (len(at_step) - 1)
+    return out
+
+
 WORKERS = {"ours": worker_ours, "keras": worker_keras, "torch": worker_torch,
-           "input": worker_input, "startup": worker_startup, "profile": worker_profile}
+           "input": worker_input, "startup": worker_startup, "profile": worker_profile,
+           "distribute": worker_distribute}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -363,9 +434,9 @@ def main():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=20, help="training steps per repetition")
     p.add_argument("--reps", type=int, default=3, help="repetitions (median and spread)")
-    p.add_argument("--only", default="train,profile,input,startup",
+    p.add_argument("--only", default="train,profile,input,startup,distribute",
                    help="what to measure: train (all training rows and eval), profile, input, "
-                        "startup")
+                        "startup, distribute (mirrored on 2 logical CPUs; host reads per step)")
     p.add_argument("--variants", default="fp32,fp32-fused,xla,bf16,bf16-fused,nchw",
                    help="rows of this project")
     p.add_argument("--data-dir", default="data", help="CIFAR-10 for the input-pipeline rows")
@@ -459,6 +530,26 @@ def main():
                       f"{batch[1]:.0f}-{batch[2]:.0f} |", ""]
         else:
             lines += [f"Input pipeline: {r.get('skipped')}", ""]
+    if "distribute" in only:
+        print("measuring the mirrored strategy ...", file=sys.stderr, flush=True)
+        r = run_worker("distribute", args)
+        if "mirrored" in r:
+            d, m = summary(r["default"]), summary(r["mirrored"])
+            lines += [f"### tf.distribute: ResNet-20 fp32 train step, global batch "
+                      f"{args.batch_size}, in one process", "",
+                      "| strategy | median img/s | spread |", "|---|---|---|",
+                      f"| default (one device) | {d[0]:.0f} | {d[1]:.0f}-{d[2]:.0f} |",
+                      f"| mirrored, 2 logical CPU devices | {m[0]:.0f} | {m[1]:.0f}-{m[2]:.0f} |",
+                      "",
+                      "On a CPU the two logical devices share the same cores, so mirroring adds "
+                      "work (a copy of the batch per replica, an all-reduce of the 270k gradients "
+                      "every step, two half-size steps that use the cores less "
+                      "well) and no compute; on several GPUs each replica has its own device. "
+                      "GPU figures are not measured here.", "",
+                      f"Host reads (device -> Python) per training step of train.py's loop, "
+                      f"--check-every 100: {r['host_reads_per_step']:.2f}.", ""]
+        else:
+            lines += [f"tf.distribute: {r.get('skipped')}", ""]
     if "startup" in only:
         print("measuring time to the first step ...", file=sys.stderr, flush=True)
         r = run_worker("startup", args)

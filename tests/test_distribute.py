@@ -30,14 +30,14 @@ def run_case(case, tmp_path):
     out = str(tmp_path / f"{case}.npz")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), case, out], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return dict(np.load(out))
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """bn, default, mirrored-sync, mirrored-local: {name: arrays}, from one process."""
+    """bn, default, mirrored-sync, mirrored-local, restored: {name: arrays}, from one process."""
     arrays = run_case("mirrored", tmp_path_factory.mktemp("mirrored"))
     out = {}
     for key, value in arrays.items():
@@ -102,6 +102,26 @@ def train(strategy, sync, optimizer_name="momentum"):
     copies = getattr(first_bn.moving_mean, "values", [first_bn.moving_mean])
     out["replica_moving_means"] = np.stack([c.numpy() for c in copies])
     out["read_moving_mean"] = first_bn.moving_mean.numpy()  # read outside the replicas
+    return out, model
+
+
+def checkpoint_round_trip(strategy, model, directory):
+    """mirrored -> default -> mirrored: variables by position after each restore."""
+    import tensorflow as tf
+
+    import models
+    path = tf.train.Checkpoint(model=model).save(os.path.join(directory, "mirrored"))
+    single = models.build("resnet", 10, depth=8, bn=True, seed=1)  # other initial weights
+    tf.train.Checkpoint(model=single).restore(path).assert_consumed()
+    path = tf.train.Checkpoint(model=single).save(os.path.join(directory, "default"))
+    with strategy.scope():
+        again = models.build("resnet", 10, depth=8, bn=True, seed=2)
+    tf.train.Checkpoint(model=again).restore(path).assert_consumed()
+    out = {}
+    for i, (a, b, c) in enumerate(zip(model.variables, single.variables, again.variables)):
+        out[f"{i:03d} {a.name} default"] = b.numpy()
+        # every replica's copy of the restored variable
+        out[f"{i:03d} {a.name} copies"] = np.stack([v.numpy() for v in c.values])
     return out
 
 
@@ -147,15 +167,16 @@ def bn_layer_case(strategy):
 def main(case, out):
     import distribute
     if case == "multiworker":  # one replica per process; TF_CONFIG says which worker this is
-        np.savez(out, **train(distribute.make_strategy("multiworker"), sync=True))
+        np.savez(out, **train(distribute.make_strategy("multiworker"), sync=True)[0])
         return
     # One process for the rest (each process pays TensorFlow's start-up): 2 logical CPU devices.
     strategy = distribute.make_strategy("mirrored", virtual_devices=2)
     assert strategy.num_replicas_in_sync == 2
     results = {"bn": bn_layer_case(strategy),
-               "default": train(distribute.make_strategy("default"), sync=False),
-               "mirrored-sync": train(strategy, sync=True),
-               "mirrored-local": train(strategy, sync=False)}
+               "default": train(distribute.make_strategy("default"), sync=False)[0]}
+    results["mirrored-sync"], model = train(strategy, sync=True)
+    results["mirrored-local"], _ = train(strategy, sync=False)
+    results["restored"] = checkpoint_round_trip(strategy, model, os.path.dirname(out))
     np.savez(out, **{f"{case}/{k}": v for case, r in results.items() for k, v in r.items()})
 
 
@@ -283,3 +304,154 @@ def test_multiworker_two_processes_equal_the_two_device_mirrored_run(tmp_path, r
             # Tolerance: float32; ring all-reduce over gRPC adds in another order.
             np.testing.assert_allclose(worker[name], mirrored[name], rtol=1e-4, atol=5e-5,
                                        err_msg=f"worker {index}: {name}")
+
+
+def test_checkpoints_restore_across_strategies_mirrored_default_mirrored(runs):
+    mirrored, restored = runs["mirrored-sync"], runs["restored"]
+    names = [k for k in mirrored if k[0].isdigit()]
+    for name in names:  # the ON_READ moving averages are saved as their mean: equal here (sync)
+        np.testing.assert_array_equal(restored[name + " default"], mirrored[name], err_msg=name)
+        for copy in restored[name + " copies"]:
+            np.testing.assert_array_equal(copy, mirrored[name], err_msg=name)
+
+
+# --------------------------------------------------------------------------------------------------
+# train.py: no host round trip per step; the non-finite check every --check-every steps
+# --------------------------------------------------------------------------------------------------
+
+TINY = ["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8", "--bn",
+        "--batch-size", "100", "--epochs", "1", "--checkpoint-every", "0", "--no-histograms"]
+
+
+@pytest.fixture
+def instrumented(monkeypatch):
+    """Count host reads (every tensor -> numpy conversion: int(), bool(), float(), .numpy()) and
+    record, at each train-step call, the count so far and the model's weights if asked."""
+    from tensorflow.python.framework import ops
+
+    import train
+    record = {"reads": 0, "at_step": [], "weights": [], "keep_weights": False}
+    original = ops._EagerTensorBase._numpy
+
+    def counting(self):
+        record["reads"] += 1
+        return original(self)
+
+    make_steps = train.make_steps
+
+    def instrumented_make_steps(model, *args, **kwargs):
+        train_step, eval_step = make_steps(model, *args, **kwargs)
+
+        def step(*a):
+            record["at_step"].append(record["reads"])
+            result = train_step(*a)
+            if record["keep_weights"]:
+                reads = record["reads"]
+                record["weights"].append([original(v.read_value())
+                                          for v in model.trainable_variables])
+                record["reads"] = reads
+            return result
+        step.experimental_get_tracing_count = train_step.experimental_get_tracing_count
+        return step, eval_step
+
+    monkeypatch.setattr(ops._EagerTensorBase, "_numpy", counting)
+    monkeypatch.setattr(train, "make_steps", instrumented_make_steps)
+    return record
+
+
+def test_the_loop_reads_the_device_only_every_check_every_steps(instrumented, tmp_path):
+    import train
+    assert train.main(TINY + ["--max-steps", "9", "--check-every", "4",
+                              "--logdir", str(tmp_path / "run")]) == 0
+    at = instrumented["at_step"]
+    assert len(at) == 9
+    reads_between = np.diff(at)  # host reads after steps 1..8, before the next step
+    expected = [1 if s % 4 == 0 else 0 for s in range(1, 9)]  # one read: bad_step
+    np.testing.assert_array_equal(reads_between, expected)
+
+
+def test_lr_1e30_stops_within_check_every_steps_and_no_weight_changes_after_a_bad_step(
+        instrumented, tmp_path):
+    import re
+
+    import train
+    from errors import UserError
+    instrumented["keep_weights"] = True
+    with pytest.raises(UserError, match="non-finite") as error:
+        train.main(TINY + ["--lr", "1e30", "--schedule", "constant", "--check-every", "3",
+                           "--logdir", str(tmp_path / "run")])
+    found, bad = map(int, re.search(r"non-finite \(found at step (\d+)[^)]*\) at step (\d+)",
+                                    str(error.value)).groups())
+    assert bad <= found < bad + 3 and found % 3 == 0
+    # Trainable weights after steps 1, 2, ..., found. (Batch norm's moving averages are updated
+    # by the forward pass of every step, good or not; the run stops before any checkpoint.)
+    weights = instrumented["weights"]
+    assert len(weights) == found
+    # The weights after the last good step (bad - 1; step 0 = before training is not recorded,
+    # so bad >= 2 here: the first step at lr 1e30 starts from finite weights and loss).
+    assert bad >= 2
+    for later in weights[bad - 1:]:
+        for a, b in zip(weights[bad - 2], later):
+            np.testing.assert_array_equal(a, b)
+
+
+def checkpoint_weights(logdir):
+    import tensorflow as tf
+    path = tf.train.latest_checkpoint(os.path.join(logdir, "ckpt"))
+    reader = tf.train.load_checkpoint(path)
+    return {n: reader.get_tensor(n) for n, _ in tf.train.list_variables(path)
+            if n.startswith("model/")}
+
+
+def test_train_py_mirrored_multiworker_and_default_resume_and_eval(tmp_path):
+    """train.py: mirrored (2 logical CPUs, sync BN) stopped after 3 steps; the same 3 steps by 2
+    worker processes (multiworker) give the same checkpoint; the mirrored run resumes at the exact
+    step under the default strategy; eval.py reads both log directories."""
+    import json
+    root = os.path.dirname(HERE)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    # A constant lr: the runs below stop at different --max-steps (a schedule would differ).
+    base = [sys.executable, os.path.join(root, "train.py")] + TINY + [
+        "--sync-bn", "--schedule", "constant", "--lr", "0.05"]
+
+    def run(cmd, **kwargs):
+        return subprocess.run(cmd, env=kwargs.pop("env", env), cwd=root, capture_output=True,
+                              text=True, timeout=600, **kwargs)
+
+    mirrored = str(tmp_path / "mirrored")
+    first = run(base + ["--max-steps", "5", "--logdir", mirrored, "--strategy", "mirrored",
+                        "--virtual-devices", "2", "--interrupt-after", "3"])
+    assert first.returncode == 130 and "at step 3" in first.stdout, first.stdout + first.stderr
+    after_3_steps = checkpoint_weights(mirrored)
+
+    workers = str(tmp_path / "workers")
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    procs = []
+    try:
+        for index in range(2):
+            worker_env = dict(env, TF_CONFIG=json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+            procs.append(subprocess.Popen(
+                base + ["--max-steps", "3", "--logdir", workers, "--strategy", "multiworker"],
+                env=worker_env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True))
+        outputs = [p.communicate(timeout=600)[0] for p in procs]
+    finally:
+        for p in procs:  # bounded in time: never leave a worker behind
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, output in zip(procs, outputs):
+        assert p.returncode == 0, output[-3000:]
+    by_workers = checkpoint_weights(workers)
+    assert by_workers.keys() == after_3_steps.keys()
+    for name, value in after_3_steps.items():
+        # Tolerance: float32; ring all-reduce over gRPC vs in-process all-reduce.
+        np.testing.assert_allclose(by_workers[name], value, rtol=1e-4, atol=5e-5, err_msg=name)
+
+    second = run(base + ["--max-steps", "5", "--logdir", mirrored])  # the default strategy
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "from step 3" in second.stdout and '"steps": 5' in second.stdout
+    for logdir in (mirrored, workers):
+        evaluated = run([sys.executable, os.path.join(root, "eval.py"), "--logdir", logdir])
+        assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr

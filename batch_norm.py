@@ -117,7 +117,8 @@ def batch_normalize(x, gamma, beta, epsilon, axes, shape, sync=False):
                tf.nn.moments: one reduction for mu, one squared_difference and one reduction for var
     forward:   xhat = (x - mu) / sqrt(var + eps),  y = gamma * xhat + beta
                computed as y = x * scale + (beta - mu * scale),  scale = gamma / sqrt(var + eps)
-    backward:  dbeta = sum(dy),  dgamma = sum(dy * xhat) = (sum(dy * x) - mu * dbeta) / sqrt(var + eps)
+    backward:  dbeta = sum(dy),  dgamma = sum(dy * xhat) = (sum(dy * x) - mu * dbeta) * inv_std
+               (inv_std = 1 / sqrt(var + eps))
                dx = gamma / sqrt(var + eps) / n * (n * dy - dbeta - xhat * dgamma)
     About 12 passes over the tensor for forward and backward together (reductions included).
 

@@ -811,17 +811,18 @@ def train(args, stop_signal):
     best_ckpts = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "best"),
                                             max_to_keep=1) if "val" in eval_sets else None
     resume_from = tf.train.latest_checkpoint(os.path.join(shared_logdir, "ckpt"))
+    start_step = 0
     if resume_from:
         rundir.restore_or_refuse(checkpoint, resume_from, shared_logdir)
-        if int(step.numpy()) >= total_steps:
-            print(f"{args.logdir} is already complete ({int(step.numpy())}/{total_steps} steps); to "
+        start_step = int(step.numpy())
+        if start_step >= total_steps:
+            print(f"{args.logdir} is already complete ({start_step}/{total_steps} steps); to "
                   "train on, raise --epochs (with --change-settings) or use a new --logdir",
                   flush=True)
             return 0
-        print(f"resuming {args.logdir} from step {int(step.numpy())} "
-              f"(epoch {int(step.numpy()) // steps_per_epoch + 1}, step "
-              f"{int(step.numpy()) % steps_per_epoch} of {steps_per_epoch})", flush=True)
-    start_step = int(step.numpy())
+        print(f"resuming {args.logdir} from step {start_step} "
+              f"(epoch {start_step // steps_per_epoch + 1}, step "
+              f"{start_step % steps_per_epoch} of {steps_per_epoch})", flush=True)
     metrics_path = os.path.join(args.logdir, "metrics.jsonl")
     truncate_metrics_to_checkpoint(metrics_path, start_step // steps_per_epoch)
     if os.path.exists(os.path.join(args.logdir, "diverged.json")):  # an earlier attempt's

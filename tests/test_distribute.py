@@ -195,7 +195,7 @@ def numpy_bn(x, eps=1e-3):
 
 
 def numpy_bn_dx(x, dy, eps=1e-3):
-    """The paper's backward pass for gamma 1: dx = (dy - mean(dy) - xhat * mean(dy * xhat)) / std."""
+    """The paper's backward pass, gamma 1: dx = (dy - mean(dy) - xhat * mean(dy * xhat)) / std."""
     xhat, _, var = numpy_bn(x, eps)
     return (dy - dy.mean((0, 1, 2)) - xhat * (dy * xhat).mean((0, 1, 2))) / np.sqrt(var + eps)
 

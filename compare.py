@@ -62,7 +62,7 @@ import sys
 import threading
 import time
 
-from errors import UserError
+from errors import UserError, run_script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # train.py flags whose value is itself a comma list: their alternatives are separated by "/".
@@ -728,10 +728,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -42,9 +42,8 @@ import argparse
 import contextlib
 import json
 import os
-import sys
 
-from errors import UserError
+from errors import UserError, run_script
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -398,8 +397,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -1,9 +1,12 @@
 """The one exception the scripts turn into a one-line message.
 
 A `UserError` is a problem the user can fix (a missing file, a bad flag, a log directory that does
-not match). `train.py` and `eval.py` print it as `error: <message>` and exit with status 2, never
-with a traceback. Anything else is a bug in this project and is allowed to raise.
+not match). Every script runs its `main` through `run_script`, which prints it as
+`error: <message>` and exits with status 2, never with a traceback. Anything else is a bug in this
+project and is allowed to raise.
 """
+
+import sys
 
 
 class UserError(Exception):
@@ -12,3 +15,14 @@ class UserError(Exception):
 
 class DataError(UserError):
     """Data files that are missing, truncated, of the wrong dataset or otherwise unusable."""
+
+
+def run_script(main):
+    """Exit with main()'s status; a UserError becomes one line (status 2), Ctrl-C status 130."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except UserError as e:  # the user's to fix: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -35,7 +35,6 @@ Metrics:
 import argparse
 import json
 import os
-import sys
 
 # TensorFlow's start-up INFO and WARNING lines would come before the project's own; errors still
 # show. Set before TensorFlow is imported (it reads the variable once).
@@ -56,7 +55,7 @@ import cifar_input  # noqa: E402
 import diagnostics  # noqa: E402
 import models  # noqa: E402
 import rundir  # noqa: E402
-from errors import UserError  # noqa: E402
+from errors import UserError, run_script  # noqa: E402
 
 ECE_BINS = 15
 
@@ -494,8 +493,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

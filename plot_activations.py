@@ -17,7 +17,8 @@ Activations that take parameters use their defaults (choices.ACTIVATION_DEFAULTS
 
 import argparse
 import os
-import sys
+
+from errors import run_script
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -102,4 +103,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

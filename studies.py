@@ -27,7 +27,8 @@ TensorFlow-free except `--time-steps`, so compare.py can list studies instantly.
 """
 
 import argparse
-import sys
+
+from errors import run_script
 
 # Arms are dicts of train.py flags (without the leading --) -> value; booleans are "on" / "off".
 
@@ -244,4 +245,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -25,11 +25,10 @@ import math
 import os
 import re
 import signal
-import sys
 
 import choices
 import rundir
-from errors import UserError
+from errors import UserError, run_script
 from recipes import DESCRIPTIONS, RECIPES
 
 # TensorFlow's start-up INFO and WARNING lines drown the progress output; errors still show.
@@ -945,10 +944,4 @@ def train(args, stop_signal):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except UserError as e:  # the user's to fix: one line, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -197,10 +197,11 @@ def build_parser():
                    help="allcnn: batch norm and activation on the class scores too, as the "
                         "paper's table (without batch norm a relu there can leave every score at "
                         "0 and the loss stuck at ln(classes))")
-    m.add_argument("--dropout", choices=["none", "dropout", "spatial"],
-                   default=choices.MODEL_OPTIONS["cnn"]["dropout"],
-                   help="cnn: dropout kind (spatial drops whole channels in the conv blocks); "
-                        "allcnn: none switches its dropout off")
+    m.add_argument("--dropout", choices=["none", "dropout", "spatial"], default=None,
+                   help="cnn: dropout kind (spatial drops whole channels in the conv blocks; "
+                        f"default {choices.MODEL_OPTIONS['cnn']['dropout']}); allcnn: dropout "
+                        "turns on the paper's dropout (default none: without batch norm it "
+                        "stalls short runs)")
     m.add_argument("--dropout-rates",
                    default=",".join(map(str, choices.MODEL_OPTIONS["cnn"]["dropout_rates"])),
                    help="cnn: rates after conv block 1, conv block 2, dense layer")
@@ -301,6 +302,11 @@ def parse_args(argv=None):
     for key, value in defaults.items():
         if getattr(args, key) is None:  # not set by the command line or the recipe
             setattr(args, key, value)
+    if args.dropout is None or isinstance(args.dropout, bool):  # the model's default, or a
+        dropout = args.dropout                                    # recipe's True / False
+        if dropout is None:
+            dropout = choices.MODEL_OPTIONS.get(args.model, {}).get("dropout", "none")
+        args.dropout = dropout if isinstance(dropout, str) else ("dropout" if dropout else "none")
 
     # Invalid combinations fail here, before any data is read or any model built.
     if args.batch_size <= 0:

@@ -195,6 +195,7 @@ def make_plan(args, grid_tokens):
                             "of every arm (e.g. --data-dir, --dataset cifar100)")
         fixed = dict(study["fixed"], **fixed)
         arms = [dict(arm) for arm in study["arms"]]
+        flags_when = study["flags_when"]
         seeds = study["seeds"]
         baseline = study["baseline"]
         val_fraction = float(study["val_fraction"])
@@ -204,6 +205,7 @@ def make_plan(args, grid_tokens):
         arms = studies.product(**axes)
         seeds, baseline, val_fraction = [0, 1, 2], None, 0.1
         out = os.path.join("experiments", "grid")
+        flags_when = []
     if args.seeds is not None:
         try:
             seeds = [int(s) for s in args.seeds.split(",")]
@@ -225,7 +227,11 @@ def make_plan(args, grid_tokens):
     for arm, name in zip(arms, names):
         for seed in seeds:
             logdir = os.path.join(out, arm_dir(name), f"seed-{seed}")
-            argv = to_argv(dict(fixed, **arm), kinds) + [
+            settings = dict(fixed, **arm)
+            for condition, flags in flags_when:  # e.g. a batch-norm flag for the arms with bn=on
+                if all(settings.get(k) == v for k, v in condition.items()):
+                    settings.update(flags)
+            argv = to_argv(settings, kinds) + [
                 "--seed", str(seed), "--val-fraction", repr(val_fraction), "--logdir", logdir]
             runs.append(dict(arm=name, seed=seed, logdir=logdir, train_argv=argv))
     # Every arm's flags are checked by train.py's own parser before anything runs.

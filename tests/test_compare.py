@@ -175,6 +175,15 @@ def test_every_study_plan_is_well_formed():
             assert len(p["seeds"]) >= 3 and p["shrunk"]
 
 
+def test_a_study_adds_conditional_flags_to_the_matching_arms_only(capsys):
+    # blog-allcnn quick: --bn-decay 0.9 for the batch-norm arms; train.py refuses it without --bn.
+    assert compare.main(["--study", "blog-allcnn", "--scale", "quick", "--print-commands"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 18
+    for line in lines:
+        assert (" --bn-decay 0.9 " in line) == (" --bn " in line), line
+
+
 def test_dead_runs_count_and_are_named(experiment, tmp_path):
     out, _ = experiment
     copy = str(tmp_path / "exp")

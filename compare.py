@@ -231,7 +231,9 @@ def make_plan(args, grid_tokens):
             for condition, flags in flags_when:  # e.g. a batch-norm flag for the arms with bn=on
                 if all(settings.get(k) == v for k, v in condition.items()):
                     settings.update(flags)
-            argv = to_argv(settings, kinds) + [
+            # The test split is evaluated once, on the checkpoint chosen on validation (eval.py
+            # after training), not after every epoch: a third of a short All-CNN run's time.
+            argv = ["--no-test-every-epoch"] + to_argv(settings, kinds) + [
                 "--seed", str(seed), "--val-fraction", repr(val_fraction), "--logdir", logdir]
             runs.append(dict(arm=name, seed=seed, logdir=logdir, train_argv=argv))
     # Every arm's flags are checked by train.py's own parser before anything runs.

@@ -317,17 +317,19 @@ def plot_curves(logdirs, path, datasets=None):
     for i, logdir in enumerate(logdirs):
         rows = read_metrics(logdir)
         epochs = [r["epoch"] for r in rows]
-        held_out = "val" if rows and "val_accuracy" in rows[0] else "test"
+        # The held-out curve: validation, else test; neither with --no-test-every-epoch alone.
+        held_out = next((n for n in ("val", "test") if rows and f"{n}_accuracy" in rows[0]), None)
         label = os.path.basename(os.path.normpath(logdir))
         names.append(label)
         style = dict(color=f"C{i % 10}", marker="o" if len(rows) < 20 else None, markersize=4)
         left.plot(epochs, [r["train_loss"] for r in rows], label=f"{label} train", **style)
-        left.plot(epochs, [r[f"{held_out}_loss"] for r in rows], linestyle="--",
-                  label=f"{label} {held_out}", **style)
         right.plot(epochs, [100 * r["train_accuracy"] for r in rows], label=f"{label} train",
                    **style)
-        right.plot(epochs, [100 * r[f"{held_out}_accuracy"] for r in rows], linestyle="--",
-                   label=f"{label} {held_out}", **style)
+        if held_out:
+            left.plot(epochs, [r[f"{held_out}_loss"] for r in rows], linestyle="--",
+                      label=f"{label} {held_out}", **style)
+            right.plot(epochs, [100 * r[f"{held_out}_accuracy"] for r in rows], linestyle="--",
+                       label=f"{label} {held_out}", **style)
     left.set(xlabel="epoch", ylabel="loss (cross-entropy)")
     right.set(xlabel="epoch", ylabel="accuracy %")
     for ax in (left, right):

@@ -260,6 +260,9 @@ def build_parser():
                         "after the last (0 = never)")
     r.add_argument("--histograms", action=argparse.BooleanOptionalAction, default=True,
                    help="--no-histograms: none at all, the same as --histograms-every 0")
+    r.add_argument("--test-every-epoch", action=argparse.BooleanOptionalAction, default=True,
+                   help="evaluate the test split after every epoch; compare.py turns it off and "
+                        "evaluates the checkpoint chosen on the validation split once")
     r.add_argument("--check-every", type=int, default=100,
                    help="read the non-finite flag on the host every this many steps (and at "
                         "epoch ends and before every checkpoint), not every step, so that a GPU "
@@ -911,6 +914,8 @@ def train(args, stop_signal):
         if first:
             record["resumed_at_step"] = epoch * steps_per_epoch + first
         for name, pipeline in eval_sets.items():
+            if name == "test" and not args.test_every_epoch:
+                continue
             record[f"{name}_loss"], record[f"{name}_accuracy"] = evaluate(eval_step, pipeline)
 
         # Log: one JSON line; TensorBoard scalars, gradient norms and (every few epochs) histograms.
@@ -935,7 +940,8 @@ def train(args, stop_signal):
         # Time left from whole epochs: training, evaluation, histograms and checkpoints.
         epoch_seconds = time.time() - t0
         seconds_per_step = epoch_seconds / max(seen // args.batch_size, 1)
-        progress.done(epoch_line(args, record, eval_sets, epoch_seconds,
+        progress.done(epoch_line(args, record, [n for n in eval_sets if n + "_loss" in record],
+                                 epoch_seconds,
                                  (total_steps - host_step) * seconds_per_step))
         if stop_signal:
             return save_and_exit(last_ckpts, host_step, stop_signal[0])

@@ -524,10 +524,13 @@ def test_without_a_validation_split_no_best_checkpoint_is_chosen(tiny_run):
 
 
 def test_with_a_validation_split_the_best_checkpoint_is_chosen_on_it(tmp_path):
+    # As compare.py runs it: the test split is not evaluated during training at all.
     logdir = str(tmp_path / "run")
-    assert train.main(TINY + ["--epochs", "3", "--val-fraction", "0.2", "--logdir",
-                              logdir]) == 0
+    assert train.main(TINY + ["--epochs", "3", "--val-fraction", "0.2", "--no-test-every-epoch",
+                              "--logdir", logdir]) == 0
     rows = metrics_of(logdir)
+    assert all("val_loss" in r and "test_loss" not in r and "test_accuracy" not in r
+               for r in rows)
     val = [r["val_accuracy"] for r in rows]
     best_step = rows[int(np.argmax(val))]["step"]  # the first epoch with the highest val acc
     best = tf.train.latest_checkpoint(os.path.join(logdir, "best"))

@@ -6,6 +6,7 @@ not match). Every script runs its `main` through `run_script`, which prints it a
 project and is allowed to raise.
 """
 
+import os
 import sys
 
 
@@ -18,11 +19,17 @@ class DataError(UserError):
 
 
 def run_script(main):
-    """Exit with main()'s status; a UserError becomes one line (status 2), Ctrl-C status 130."""
+    """Exit with main()'s status; a UserError becomes one line (status 2), Ctrl-C status 130,
+    a reader that closed the pipe (`compare.py --print-commands | head`) status 141 as in a shell."""
     try:
         sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # Python would report the error again when it flushes stdout at exit: point stdout at
+        # /dev/null first (the recipe of Python's documentation on SIGPIPE).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except UserError as e:  # the user's to fix: one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -199,3 +199,21 @@ def test_dead_runs_count_and_are_named(experiment, tmp_path):
     assert elu["n"] == 2  # still in the statistics ...
     assert len(elu["unhealthy"]) == 1 and elu["unhealthy"][0].startswith("seed 1: dead")
     assert "seed 1: dead" in open(os.path.join(copy, "results.md")).read()  # ... and named
+
+
+def test_a_reader_that_closes_the_pipe_gets_no_traceback():
+    # `compare.py --print-commands | head -1` once head has exited: stdout is a pipe whose read
+    # end is closed, so the first write fails (deterministic, unlike a race with a real reader).
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        p = subprocess.run([sys.executable, "compare.py", "--study", "blog-allcnn",
+                            "--print-commands"], cwd=root, stdout=write_end,
+                           stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    err = p.stderr.decode()
+    assert p.returncode == 141 and "Traceback" not in err, err

@@ -44,6 +44,7 @@ import json
 import os
 
 from errors import UserError, run_script
+from help_format import HelpFormatter
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -357,10 +358,10 @@ def plot(results, out):
         plt.close(fig)
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(description="Variance shift, recomputed BN statistics, bias shift "
                                             "and dead units of trained runs.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--logdir", nargs="+", required=True, help="log directories of train.py")
     p.add_argument("--split", choices=["val", "test"], default="val", help="held-out images")
     p.add_argument("--images", type=int, default=2000, help="held-out images used")
@@ -370,7 +371,11 @@ def main(argv=None):
     p.add_argument("--data-dir", default=None, help="where the data is (default: as trained)")
     p.add_argument("--out", default=None, help="folder for diagnostics.json and the plots "
                                                "(default: the first log directory)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     if args.images < 1 or args.recompute_images < 1:
         raise UserError("--images and --recompute-images must be positive")
     results = [diagnose(d, args.split, args.images, args.recompute_images, args.best,

@@ -56,13 +56,14 @@ import diagnostics  # noqa: E402
 import models  # noqa: E402
 import rundir  # noqa: E402
 from errors import UserError, run_script  # noqa: E402
+from help_format import HelpFormatter  # noqa: E402
 
 ECE_BINS = 15
 
 
 def build_parser():
     p = argparse.ArgumentParser(description="Evaluate checkpoints written by train.py.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--logdir", nargs="+", required=True,
                    help="runs written by train.py, or folders searched for runs at any depth")
     which = p.add_mutually_exclusive_group()

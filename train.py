@@ -29,6 +29,7 @@ import signal
 import choices
 import rundir
 from errors import UserError, run_script
+from help_format import HelpFormatter
 from recipes import DESCRIPTIONS, RECIPES
 
 # TensorFlow's start-up INFO and WARNING lines drown the progress output; errors still show.
@@ -69,22 +70,6 @@ DEPENDENT_FLAGS = {
     "labels": (lambda a: a.dataset == "cifar100",
                "with --dataset cifar100 (CIFAR-10 has no superclasses)"),
 }
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Each default shown once (not for flags whose help states it); a newline starts a new line."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if action.default is None or "default" in text:
-            return text
-        return super()._get_help_string(action)
-
-    def _split_lines(self, text, width):
-        lines = []
-        for part in text.split("\n"):
-            lines += super()._split_lines(part, width)
-        return lines
 
 
 class Parser(argparse.ArgumentParser):

@@ -428,8 +428,10 @@ def machine():
 
 
 def main():
+    from help_format import HelpFormatter
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--models", default="resnet20", help="comma-separated: " + ", ".join(MODELS))
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=20, help="training steps per repetition")

@@ -330,3 +330,15 @@ def test_cifar100_end_to_end_on_synthetic_files(labels, tmp_path, monkeypatch):
     assert ("superclass_top1" in result) == (labels == "fine")
     if labels == "fine":  # a superclass hit is at least as likely as an exact hit
         assert result["superclass_top1"] >= result["top1"]
+
+
+def test_help_shows_each_default_once():
+    # argparse's own formatter printed "(default: where training found it) (default: None)".
+    import re
+
+    import diagnostics
+    for parser in (evaluate.build_parser(), diagnostics.build_parser()):
+        text = " ".join(parser.format_help().split())  # argparse wraps lines
+        assert "(default: None)" not in text
+        assert not re.search(r"\(default[^()]*\) \(default", text), text
+        assert "(default: test)" in text or "(default: 2000)" in text  # the others still shown

@@ -506,6 +506,10 @@ def parameter_count(config):
     return int(sum(v.shape.num_elements() for v in model.trainable_variables))
 
 
+def mean_or_none(values):
+    return sum(values) / len(values) if values else None
+
+
 def collect(plan):
     """The report's data: one entry per arm with its runs and statistics."""
     import stats
@@ -524,8 +528,9 @@ def collect(plan):
             test=stats.summarize([r["test_accuracy"] for r in good]),
             test_by_seed={r["seed"]: r["test_accuracy"] for r in good},
             epochs=max((r["epochs"] for r in runs), default=0),
-            seconds_per_epoch=(sum(r["seconds_per_epoch"] for r in runs) / len(runs)
-                               if runs else None),
+            # A run that diverged in its first epoch has no finished epoch to time.
+            seconds_per_epoch=mean_or_none([r["seconds_per_epoch"] for r in runs
+                                            if r["seconds_per_epoch"] is not None]),
             params=params.get(name), unfinished=len(plan["seeds"]) - len(runs),
             unhealthy=[f"seed {r['seed']}: {r['health']}" for r in runs if r["health"]]))
     base = next(a for a in arms if a["name"] == plan["baseline"])

@@ -217,3 +217,25 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback():
         os.close(write_end)
     err = p.stderr.decode()
     assert p.returncode == 141 and "Traceback" not in err, err
+
+
+def test_a_run_that_diverged_before_its_first_epoch_is_reported_not_a_crash(experiment, tmp_path):
+    # What train.py leaves when the loss turns non-finite in epoch 1 (seen in blog-allcnn: elu
+    # without batch norm, seed 0, step 22): diverged.json, no metrics, no checkpoint.
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    run = os.path.join(copy, "act-elu", "seed-1")
+    for name in ("metrics.jsonl", compare.EVAL_JSON):
+        os.remove(os.path.join(run, name))
+    for name in ("best", "ckpt"):
+        shutil.rmtree(os.path.join(run, name), ignore_errors=True)
+    with open(os.path.join(run, "diverged.json"), "w") as f:
+        json.dump({"step": 3, "loss": "nan", "lr": 0.1}, f)
+    code, text = run_compare(GRID + ["--out", copy, "--collect"])
+    assert code == 0, text
+    elu = results(copy)["arms"][1]
+    seed0 = compare.collect_run(dict(seed=0, logdir=os.path.join(copy, "act-elu", "seed-0")))
+    assert elu["n"] == 1 and elu["unhealthy"] == ["seed 1: diverged: non-finite loss at step 3"]
+    assert elu["seconds_per_epoch"] == pytest.approx(seed0["seconds_per_epoch"])
+    assert "diverged" in open(os.path.join(copy, "results.md")).read()

@@ -245,7 +245,8 @@ def make_plan(args, grid_tokens):
             raise UserError(f"train.py refuses the flags of arm {run['arm']!r} (its message is "
                             "above)") from None
     return dict(fixed=fixed, arms=arms, names=names, seeds=seeds, baseline=baseline,
-                val_fraction=val_fraction, out=out, runs=runs, study=args.study,
+                flags_when=flags_when, val_fraction=val_fraction, out=out, runs=runs,
+                study=args.study,
                 scale=args.scale if args.study else None)
 
 
@@ -605,15 +606,22 @@ def describe(plan, arms):
     config = next((r["config"] for a in arms for r in a["runs"]), {})
     what = f"study `{plan['study']}` at the {plan['scale']} scale" if plan["study"] else "a grid"
     fixed = " ".join(f"{k}={v}" for k, v in plan["fixed"].items())
+    when = "".join(
+        f"; and `{' '.join(f'{k}={v}' for k, v in flags.items())}` for the arms with "
+        f"`{' '.join(f'{k}={v}' for k, v in condition.items())}`"
+        for condition, flags in plan.get("flags_when", []))
     return [f"Comparison: {what}; {len(plan['names'])} arms x seeds {plan['seeds']}; "
             f"baseline `{plan['baseline']}`.",
-            f"Settings of every arm: `{fixed}`; validation split: {plan['val_fraction']:g} of the "
-            f"training files (stratified); dataset {config.get('dataset', '?')}.",
+            f"Settings of every arm: `{fixed}`{when}; validation split: "
+            f"{plan['val_fraction']:g} of the training files (stratified); dataset "
+            f"{config.get('dataset', '?')}.",
             "Validation accuracy is that of the checkpoint chosen on validation; test accuracy is "
             "that checkpoint's single evaluation on the test split. Δ is the paired difference "
             "over seeds (arm − baseline, percentage points) with its Student-t interval and the "
-            "paired t-test p-value. Dead or diverged runs count in the statistics with the "
-            "accuracy of their chosen checkpoint and are named in the notes.",
+            "paired t-test p-value, over the seeds both arms have. Dead or diverged runs count "
+            "in the statistics with the accuracy of their chosen checkpoint and are named in the "
+            "notes; a run that diverged before its first epoch ended has no checkpoint to "
+            "evaluate: it is named in the notes and n counts without it.",
             f"Machine: {config.get('device', '?')}, TensorFlow {config.get('tensorflow', '?')}, "
             f"Python {config.get('python', '?')}, commit {config.get('git_commit', '?')}."]
 

@@ -182,6 +182,11 @@ def test_a_study_adds_conditional_flags_to_the_matching_arms_only(capsys):
     assert len(lines) == 18
     for line in lines:
         assert (" --bn-decay 0.9 " in line) == (" --bn " in line), line
+    # ... and the report's setup lines say so.
+    p = studies.plan("blog-allcnn", "quick")
+    head = compare.describe(dict(p, study="blog-allcnn", scale="quick", names=["x"],
+                                 val_fraction=float(p["val_fraction"])), [])
+    assert "`bn-decay=0.9` for the arms with `bn=on`" in head[1], head[1]
 
 
 def test_dead_runs_count_and_are_named(experiment, tmp_path):

@@ -411,6 +411,11 @@ def run_all(plan, jobs):
     done = total - len(todo)
     if done:
         print(f"{done} of {total} runs already finished: skipped", flush=True)
+    if todo:  # a run can take an hour: say where to watch it before the first one ends
+        pattern = os.path.join(plan["out"], "<arm>", "seed-<n>", "train.log")
+        print(f"training {len(todo)} run(s), {min(jobs, len(todo))} at a time; each run's "
+              f"progress goes to {pattern}, e.g. {os.path.join(todo[0]['logdir'], 'train.log')}",
+              flush=True)
     runner, failed, durations = Runner(jobs), [], []
     previous = signal.signal(signal.SIGTERM, lambda s, f: runner.stop(signal.SIGTERM))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)

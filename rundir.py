@@ -23,6 +23,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 
 from errors import UserError
 
@@ -152,20 +153,37 @@ def restore_or_refuse(checkpoint, path, logdir, partial=False):
 
 
 class Progress:
-    """One line per epoch; on a terminal the line is redrawn in place every few steps."""
+    """Progress within an epoch, and one line at its end.
 
-    def __init__(self, stream=None):
+    On a terminal the progress line is redrawn in place (the caller updates it every few steps);
+    when the output goes to a file (`> log`, nohup, compare.py's train.log) a plain line is written
+    at most every `every` seconds instead, so that a log of a long epoch is never silent.
+    """
+
+    def __init__(self, stream=None, every=60.0, clock=time.monotonic):
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
+        self.every, self.clock = every, clock
+        self.last = clock()
+
+    def due(self, steps_done):
+        """Whether to write a progress line after `steps_done` steps of the epoch."""
+        if self.tty:
+            return steps_done % 10 == 0
+        return self.every > 0 and self.clock() - self.last >= self.every
 
     def update(self, text):
         if self.tty:
             self.stream.write("\r\033[K" + text)
-            self.stream.flush()
+        else:
+            self.stream.write(text + "\n")
+            self.last = self.clock()
+        self.stream.flush()
 
     def done(self, text):
         self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
         self.stream.flush()
+        self.last = self.clock()
 
 
 def fmt_time(seconds):

@@ -248,6 +248,11 @@ def build_parser():
     r.add_argument("--test-every-epoch", action=argparse.BooleanOptionalAction, default=True,
                    help="evaluate the test split after every epoch; compare.py turns it off and "
                         "evaluates the checkpoint chosen on the validation split once")
+    r.add_argument("--progress-every", type=float, default=60, metavar="SECONDS",
+                   help="when the output is not a terminal (a log file, compare.py), a line with "
+                        "the step, the running training loss and accuracy and the time left every "
+                        "this many seconds within an epoch (0 = none); on a terminal one line is "
+                        "redrawn in place every 10 steps")
     r.add_argument("--check-every", type=int, default=100,
                    help="read the non-finite flag on the host every this many steps (and at "
                         "epoch ends and before every checkpoint), not every step, so that a GPU "
@@ -327,8 +332,8 @@ def parse_args(argv=None):
         p.error("--bn-decay must be in (0, 1) and --bn-epsilon positive")
     if args.keep < 1 or args.checkpoint_every < 0:
         p.error("--keep must be >= 1 and --checkpoint-every >= 0")
-    if args.check_every < 1 or args.virtual_devices < 0:
-        p.error("--check-every must be >= 1 and --virtual-devices >= 0")
+    if args.check_every < 1 or args.virtual_devices < 0 or not args.progress_every >= 0:
+        p.error("--check-every must be >= 1, --virtual-devices and --progress-every >= 0")
     try:
         args.dropout_rates = [float(r) for r in args.dropout_rates.split(",")]
         # Checked (positive, increasing) once, by schedules.build.
@@ -841,7 +846,7 @@ def train(args, stop_signal):
     # ----------------------------------------------------------------------------------------------
     # The loop: epochs of steps; evaluate, log and checkpoint at every epoch end
     # ----------------------------------------------------------------------------------------------
-    progress = rundir.Progress()
+    progress = rundir.Progress(every=args.progress_every)
     print(f"training {describe_model(args)} on {args.dataset}: {len(train_labels)} images, "
           f"{steps_per_epoch} steps/epoch, {total_steps} steps; logdir {args.logdir}", flush=True)
     run_start, first_step_seconds = time.time(), None
@@ -879,10 +884,15 @@ def train(args, stop_signal):
             if saving and host_step < epoch_end:
                 last_ckpts.save(checkpoint_number=host_step)
             done = host_step - epoch * steps_per_epoch
-            if progress.tty and done % 10 == 0:  # host figures only: no wait for the device
+            if progress.due(done):
                 per_step = seconds_per_step or (time.time() - t0) * args.batch_size / seen
-                progress.update(f"epoch {epoch + 1}/{args.epochs} step {done}/{steps_per_epoch} "
-                                f"{rundir.fmt_time((total_steps - host_step) * per_step)} left")
+                text = (f"epoch {epoch + 1}/{args.epochs} step {done}/{steps_per_epoch} "
+                        f"{rundir.fmt_time((total_steps - host_step) * per_step)} left")
+                if not progress.tty:  # at most once a minute: reading the sums costs one wait
+                    s = epoch_sums.numpy()  # [loss sum, correct, images] of this epoch so far
+                    text += (f"  train loss {s[0] / s[2]:.4f} acc {100 * s[1] / s[2]:.2f}%  "
+                             f"{(seen - seen_first) / max(time.time() - t_first, 1e-9):.0f} img/s")
+                progress.update(text)
             if host_step >= epoch_end:
                 break
         t_end = time.time()

@@ -105,12 +105,22 @@ def test_same_seed_same_initial_weights(experiment):
     assert not all(np.array_equal(a, b) for a, b in zip(relu0, relu1))  # another seed
 
 
+def test_the_first_line_says_where_each_run_writes_its_progress(experiment):
+    out, text = experiment
+    first = text.splitlines()[0]
+    assert first.startswith("training 4 run(s), 2 at a time")
+    assert os.path.join(logdirs(out)["relu", 0], "train.log") in first
+    with open(os.path.join(logdirs(out)["relu", 0], "train.log")) as f:
+        log = f.read()  # train.py's output, not a terminal: plain lines, none redrawn
+    assert "epoch 2/2 " in log and "\r" not in log
+
+
 def test_rerun_skips_finished_runs(experiment):
     out, _ = experiment
     sizes = {k: os.path.getsize(os.path.join(d, "train.log")) for k, d in logdirs(out).items()}
     code, text = run_compare(GRID + ["--out", out])
     assert code == 0
-    assert "4 of 4 runs already finished: skipped" in text
+    assert "4 of 4 runs already finished: skipped" in text and "training " not in text
     assert sizes == {k: os.path.getsize(os.path.join(d, "train.log"))
                      for k, d in logdirs(out).items()}  # no train.py was started
 

@@ -1,5 +1,6 @@
-"""rundir.run_health: a dead or diverged run is named, a learning one is not."""
+"""rundir: a dead or diverged run is named, a learning one is not; progress lines in an epoch."""
 
+import io
 import json
 import math
 
@@ -40,3 +41,49 @@ def test_a_changed_seed_is_named_once():
     old = {"seed": 0, "model_config": {"seed": 0, "depth": 8}}
     new = {"seed": 1, "model_config": {"seed": 1, "depth": 8}}
     assert rundir.config_differences(old, new) == ["seed: 0 in the log directory, 1 now"]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Stream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_to_a_file_writes_a_line_every_interval():
+    clock, stream = FakeClock(), Stream(tty=False)
+    progress = rundir.Progress(stream, every=60, clock=clock)
+    clock.now = 59.9
+    assert not progress.due(10)
+    clock.now = 60.0
+    assert progress.due(7)  # by time, not by step
+    progress.update("epoch 1/2 step 7/351")
+    assert not progress.due(8)  # the interval restarts at the line written
+    clock.now = 119.9
+    assert not progress.due(20)
+    clock.now = 120.0
+    assert progress.due(21)
+    progress.done("epoch 1/2 ...")
+    assert not progress.due(1)  # nor right after an epoch line
+    assert stream.getvalue() == "epoch 1/2 step 7/351\nepoch 1/2 ...\n"  # plain lines, no \r
+    clock.now = 1e6
+    assert not rundir.Progress(stream, every=0, clock=clock).due(10)  # 0 = none
+
+
+def test_progress_on_a_terminal_is_redrawn_every_ten_steps():
+    clock, stream = FakeClock(), Stream(tty=True)
+    progress = rundir.Progress(stream, every=60, clock=clock)
+    assert [s for s in range(1, 31) if progress.due(s)] == [10, 20, 30]
+    progress.update("step 10/351")
+    progress.done("epoch 1/2")
+    assert stream.getvalue() == "\r\033[Kstep 10/351\r\033[Kepoch 1/2\n"

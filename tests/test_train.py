@@ -41,7 +41,8 @@ def tiny_run(tmp_path_factory):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert train.main([a for a in TINY if a != "--no-histograms"] + [
-            "--epochs", "3", "--logdir", logdir, "--histograms-every", "2"]) == 0
+            "--epochs", "3", "--logdir", logdir, "--histograms-every", "2",
+            "--progress-every", "1e-9"]) == 0  # a progress line after every step
     return logdir, out.getvalue()
 
 
@@ -464,6 +465,20 @@ def test_finished_run_says_already_complete(tiny_run, capsys):
         "--epochs", "3", "--logdir", logdir, "--histograms-every", "2"]) == 0
     out = capsys.readouterr().out
     assert "already complete (30/30 steps)" in out and "resuming" not in out
+
+
+def test_a_log_file_gets_progress_lines_with_the_running_loss(tiny_run):
+    logdir, out = tiny_run  # stdout was a StringIO, not a terminal: plain lines
+    lines = [l for l in out.splitlines() if l.startswith("epoch 1/3 step ")]
+    assert [l.split()[3] for l in lines] == [f"{k}/10" for k in range(1, 11)]
+    # At the epoch's last step the running mean is the epoch's training loss and accuracy.
+    last = lines[-1].split()
+    first_epoch = metrics_of(logdir)[0]
+    assert float(last[last.index("loss") + 1]) == pytest.approx(first_epoch["train_loss"],
+                                                                abs=1e-4)
+    assert float(last[last.index("acc") + 1].rstrip("%")) == pytest.approx(
+        100 * first_epoch["train_accuracy"], abs=0.01)
+    assert "\r" not in out
 
 
 def test_banner_describes_the_model(tiny_run):

@@ -8,7 +8,7 @@ A log directory holds everything `eval.py` needs to rebuild and evaluate a model
     DIR/best/             the checkpoint with the best validation accuracy so far (only with a
                           validation split: a choice on test accuracy would overstate it)
     DIR/metrics.jsonl     one JSON line per finished epoch
-    DIR/diverged.json     step, loss and lr, when the run stopped on a non-finite loss
+    DIR/diverged.json     first non-finite step, the step it was found at, and lr
     DIR/tb/               TensorBoard summaries
 
 Checkpoints are only ever taken from the `checkpoint` state file that `CheckpointManager` writes

@@ -620,18 +620,24 @@ def warn_if_dead(logdir, num_classes, args):
               + "; ".join(c for c in causes if c), flush=True)
 
 
-def stop_on_non_finite(args, logdir, step, xent, lr):
-    """Write DIR/diverged.json and say what to change, with hints that fit this run."""
-    rundir.atomic_write(os.path.join(logdir, "diverged.json"),
-                        json.dumps({"step": step, "loss": str(xent), "lr": lr}))
+def stop_on_non_finite(args, logdir, step, found_at_step, lr):
+    """Write DIR/diverged.json and say what to change, with hints that fit this run.
+
+    `step` is the first step whose loss or gradients were not finite; the host reads that
+    step every --check-every steps, so it learns of it at `found_at_step`.
+    """
+    rundir.atomic_write(os.path.join(logdir, "diverged.json"), json.dumps(
+        {"step": step, "found_at_step": found_at_step, "check_every": args.check_every,
+         "lr": lr}))
     hints = [f"lower --lr (now {args.lr:g})"]
     if args.warmup_epochs < 1:
-        hints.append(f"a longer warm-up (--warmup-epochs 1)")
+        hints.append("a longer warm-up (--warmup-epochs 1)")
     if not args.bn:
         hints.append("batch norm (--bn)")
     if args.precision != "fp32":
         hints.append("--precision fp32")
-    raise UserError(f"the loss became non-finite ({xent}) at step {step} with lr {lr:.3g}; no "
+    raise UserError(f"the loss became non-finite at step {step} (found at step {found_at_step}, "
+                    f"checked every {args.check_every} steps) with lr {lr:.3g}; no "
                     f"weights were changed by that step and the last good checkpoint stays in "
                     f"{logdir}; try " + ", or ".join(hints))
 
@@ -840,8 +846,7 @@ def train(args, stop_signal):
         """One host read: stop the run if a step since the last check could not be recovered."""
         bad = int(bad_step.numpy())
         if bad >= 0:
-            stop_on_non_finite(args, args.logdir, bad, f"found at step {host_step}, checked "
-                               f"every {args.check_every} steps", lr_at(bad - 1))
+            stop_on_non_finite(args, args.logdir, bad, host_step, lr_at(bad - 1))
 
     # ----------------------------------------------------------------------------------------------
     # The loop: epochs of steps; evaluate, log and checkpoint at every epoch end

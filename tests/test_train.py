@@ -501,6 +501,9 @@ def test_non_finite_loss_writes_diverged_json_with_hints_that_fit(tmp_path):
     with open(os.path.join(logdir, "diverged.json")) as f:
         info = json.load(f)
     assert info["step"] >= 0 and info["lr"] == 1e30
+    # found at the next check (--check-every 100, or the end of the 10-step epoch), never before
+    assert info["step"] <= info["found_at_step"] <= 10 and info["check_every"] == 100
+    assert f"at step {info['step']} (found at step {info['found_at_step']}," in message
     assert rundir.run_health(logdir, 10).startswith("diverged")
     with pytest.raises(UserError, match=r"--precision fp32"):
         train.main(TINY + ["--epochs", "1", "--lr", "1e30", "--schedule", "constant",

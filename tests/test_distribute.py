@@ -372,6 +372,7 @@ def test_the_loop_reads_the_device_only_every_check_every_steps(instrumented, tm
 
 def test_lr_1e30_stops_within_check_every_steps_and_no_weight_changes_after_a_bad_step(
         instrumented, tmp_path):
+    import json
     import re
 
     import train
@@ -380,8 +381,11 @@ def test_lr_1e30_stops_within_check_every_steps_and_no_weight_changes_after_a_ba
     with pytest.raises(UserError, match="non-finite") as error:
         train.main(TINY + ["--lr", "1e30", "--schedule", "constant", "--check-every", "3",
                            "--logdir", str(tmp_path / "run")])
-    found, bad = map(int, re.search(r"non-finite \(found at step (\d+)[^)]*\) at step (\d+)",
-                                    str(error.value)).groups())
+    with open(tmp_path / "run" / "diverged.json") as f:
+        diverged = json.load(f)
+    bad, found = diverged["step"], diverged["found_at_step"]
+    assert re.search(rf"non-finite at step {bad} \(found at step {found}, checked every 3 steps\)",
+                     str(error.value))
     assert bad <= found < bad + 3 and found % 3 == 0
     # Trainable weights after steps 1, 2, ..., found. (Batch norm's moving averages are updated
     # by the forward pass of every step, good or not; the run stops before any checkpoint.)

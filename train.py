@@ -865,6 +865,13 @@ def train(args, stop_signal):
         first = host_step % steps_per_epoch
         epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
         t0, seen, t_first, seen_first = time.time(), 0, None, 0
+
+        def images_per_second(now):
+            """This epoch's rate so far without its first step (tracing, the input pipeline's
+            start): the same measure for a whole epoch and for a resumed partial one."""
+            return (seen - seen_first) / (now - t_first) if seen > seen_first else \
+                seen / (now - t0)
+
         # Each replica gets its share of every global batch (the whole batch on one device).
         batches = distribute.distribute_batches(
             strategy, lambda: train_data.epoch(epoch, start_step=first))
@@ -896,15 +903,12 @@ def train(args, stop_signal):
                 if not progress.tty:  # at most once a minute: reading the sums costs one wait
                     s = epoch_sums.numpy()  # [loss sum, correct, images] of this epoch so far
                     text += (f"  train loss {s[0] / s[2]:.4f} acc {100 * s[1] / s[2]:.2f}%  "
-                             f"{(seen - seen_first) / max(time.time() - t_first, 1e-9):.0f} img/s")
+                             f"{images_per_second(time.time()):.0f} img/s")
                 progress.update(text)
             if host_step >= epoch_end:
                 break
         t_end = time.time()
-        # img/s of this process's steps in this epoch, without the first one (tracing, the input
-        # pipeline's start): the same measure for a whole epoch and for a resumed partial one.
-        rate = (seen - seen_first) / (t_end - t_first) if seen > seen_first else \
-            seen / (t_end - t0)
+        rate = images_per_second(t_end)
 
         # Evaluate in inference mode (moving batch-norm statistics, no dropout).
         s = epoch_sums.numpy()

@@ -62,6 +62,7 @@ import sys
 import threading
 import time
 
+import rundir
 from errors import UserError, run_script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -397,13 +398,6 @@ def last_line(path):
         return "(no log)"
 
 
-def fmt_time(seconds):
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def run_all(plan, jobs):
     """Run every unfinished run; one progress line per finished run. Returns failed runs."""
     todo = [r for r in plan["runs"] if not trained(r["logdir"])]
@@ -434,8 +428,8 @@ def run_all(plan, jobs):
             if not result["ok"]:
                 failed.append(result)
             print(f"[{done}/{total}] {result['arm']} seed {result['seed']}: {what} "
-                  f"({fmt_time(result['seconds'])}); {left} left"
-                  + (f", ~{fmt_time(eta)} to go" if left else ""), flush=True)
+                  f"({rundir.fmt_time(result['seconds'])}); {left} left"
+                  + (f", ~{rundir.fmt_time(eta)} to go" if left else ""), flush=True)
     except KeyboardInterrupt:
         runner.stop()
         print("\ninterrupted: the running train.py processes save a checkpoint; re-run the same "
@@ -480,8 +474,6 @@ def evaluate_missing(plan):
 
 def collect_run(run):
     """One run's figures, or None when it has not finished."""
-    import rundir
-
     logdir = run["logdir"]
     config = read_json(os.path.join(logdir, "config.json"))
     if not config or not trained(logdir):

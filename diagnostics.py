@@ -341,7 +341,7 @@ def plot(results, out):
             line, = ax.plot(ratios, marker="o", label=f"{label(r)}: acc "
                             f"{100 * r['accuracy_before']:.1f}%")
             ax.plot([s["mean"] for _, s in r["variance_shift_after"]], marker="x", ls="--",
-                    color=line.get_color(), label=f"recomputed: acc "
+                    color=line.get_color(), label="recomputed: acc "
                     f"{100 * r['accuracy_after_recompute']:.1f}%")
         ax.axhline(1, color="black", lw=0.6)
         ax.set_yscale("log")

@@ -188,7 +188,7 @@ class Progress:
 
 def fmt_time(seconds):
     """12m05s, or 1h02m from an hour on."""
-    seconds = int(seconds)
+    seconds = int(round(seconds))
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
         f"{seconds // 60}m{seconds % 60:02d}s"
 

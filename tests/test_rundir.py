@@ -87,3 +87,11 @@ def test_progress_on_a_terminal_is_redrawn_every_ten_steps():
     progress.update("step 10/351")
     progress.done("epoch 1/2")
     assert stream.getvalue() == "\r\033[Kstep 10/351\r\033[Kepoch 1/2\n"
+
+
+def test_times_are_rounded_to_the_shown_unit():
+    # compare.py and train.py both print times with this; 59.6 s is closer to a minute than to 59 s.
+    assert rundir.fmt_time(125) == "2m05s"
+    assert rundir.fmt_time(59.6) == "1m00s"
+    assert rundir.fmt_time(3725) == "1h02m"
+    assert rundir.fmt_time(3599.7) == "1h00m"

@@ -897,9 +897,11 @@ def train(args, stop_signal):
                 last_ckpts.save(checkpoint_number=host_step)
             done = host_step - epoch * steps_per_epoch
             if progress.due(done):
+                # Until a whole epoch is timed, the estimate counts training steps only.
                 per_step = seconds_per_step or (time.time() - t0) * args.batch_size / seen
                 text = (f"epoch {epoch + 1}/{args.epochs} step {done}/{steps_per_epoch} "
-                        f"{rundir.fmt_time((total_steps - host_step) * per_step)} left")
+                        f"{rundir.fmt_time((total_steps - host_step) * per_step)} "
+                        + ("left" if seconds_per_step else "of training left"))
                 if not progress.tty:  # at most once a minute: reading the sums costs one wait
                     s = epoch_sums.numpy()  # [loss sum, correct, images] of this epoch so far
                     text += (f"  train loss {s[0] / s[2]:.4f} acc {100 * s[1] / s[2]:.2f}%  "

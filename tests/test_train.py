@@ -479,6 +479,10 @@ def test_a_log_file_gets_progress_lines_with_the_running_loss(tiny_run):
     assert float(last[last.index("acc") + 1].rstrip("%")) == pytest.approx(
         100 * first_epoch["train_accuracy"], abs=0.01)
     assert "\r" not in out
+    # Epoch 1 has no timed evaluation yet: its estimate says it counts training only.
+    assert all(" of training left" in l for l in lines)
+    later = [l for l in out.splitlines() if l.startswith("epoch 2/3 step ")]
+    assert later and all(" of training left" not in l and " left" in l for l in later)
 
 
 def test_banner_describes_the_model(tiny_run):

@@ -51,7 +51,6 @@ import argparse
 import concurrent.futures
 import csv
 import json
-import math
 import os
 import queue
 import shlex
@@ -286,9 +285,8 @@ def read_json(path):
         return None
 
 
-def best_checkpoint(logdir):
-    """The name of the best-on-validation checkpoint (e.g. 'ckpt-390') from DIR/best/checkpoint."""
-    state = os.path.join(logdir, "best", "checkpoint")
+def checkpoint_name(state):
+    """The checkpoint a tf.train.CheckpointManager state file points at (e.g. 'ckpt-390')."""
     if not os.path.exists(state):
         return None
     with open(state) as f:
@@ -296,6 +294,29 @@ def best_checkpoint(logdir):
             if line.startswith("model_checkpoint_path:"):
                 return os.path.basename(line.split(":", 1)[1].strip().strip('"'))
     return None
+
+
+def best_checkpoint(logdir):
+    """The name of the best-on-validation checkpoint (e.g. 'ckpt-390') from DIR/best/checkpoint."""
+    return checkpoint_name(os.path.join(logdir, "best", "checkpoint"))
+
+
+def steps_saved(logdir):
+    """The training steps in the run's latest checkpoint (ckpt-N holds N steps); 0 before it."""
+    name = checkpoint_name(os.path.join(logdir, "ckpt", "checkpoint"))
+    return int(name.rsplit("-", 1)[1]) if name else 0
+
+
+def steps_left(run, total_steps):
+    """Steps this run still has to train; total_steps stands in until train.py wrote config.json."""
+    config = read_json(os.path.join(run["logdir"], "config.json"))
+    return max((config or {}).get("total_steps", total_steps) - steps_saved(run["logdir"]), 0)
+
+
+def time_left(seconds_per_step, steps, jobs):
+    """Seconds until the last of the runs with these steps left ends, `jobs` running at a time
+    (each at seconds_per_step): the work shared by the workers, but no less than the longest run."""
+    return seconds_per_step * max(max(steps, default=0), sum(steps) / jobs)
 
 
 def trained(logdir):
@@ -368,14 +389,16 @@ class Runner:
         gpu = self.slots.get()
         try:
             logdir, t0 = run["logdir"], time.time()
+            first_step = steps_saved(logdir)  # a resumed run continues from there
             os.makedirs(logdir, exist_ok=True)
             with open(os.path.join(logdir, "command.sh"), "w") as f:
                 f.write(shlex.join(train_command(run)) + "\n")
             log = os.path.join(logdir, "train.log")
             code = self.call(train_command(run), log, gpu)
+            done = dict(run, seconds=time.time() - t0, steps=steps_saved(logdir) - first_step)
             if code == 0 or trained(logdir):
-                return dict(run, ok=True, seconds=time.time() - t0)
-            return dict(run, ok=False, seconds=time.time() - t0,
+                return dict(done, ok=True)
+            return dict(done, ok=False,
                         why=None if code is None else f"train.py exit {code}: " + last_line(log))
         finally:
             self.slots.put(gpu)
@@ -410,7 +433,8 @@ def run_all(plan, jobs):
         print(f"training {len(todo)} run(s), {min(jobs, len(todo))} at a time; each run's "
               f"progress goes to {pattern}, e.g. {os.path.join(todo[0]['logdir'], 'train.log')}",
               flush=True)
-    runner, failed, durations = Runner(jobs), [], []
+    runner, failed = Runner(jobs), []
+    seconds, steps, ended = 0.0, 0, set()  # of this invocation's runs: for the time left
     previous = signal.signal(signal.SIGTERM, lambda s, f: runner.stop(signal.SIGTERM))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
     try:
@@ -420,16 +444,21 @@ def run_all(plan, jobs):
             if result.get("why") is None and not result["ok"]:
                 continue  # stopped before or while running
             done += 1
-            durations.append(result["seconds"])
+            seconds, steps = seconds + result["seconds"], steps + result["steps"]
+            ended.add(result["logdir"])
             left = total - done
-            # Time left: the mean duration of this invocation's runs, `jobs` at a time.
-            eta = sum(durations) / len(durations) * math.ceil(left / jobs)
+            # Time left: the steps the other runs still have (a resumed run counts from its
+            # checkpoint) at this invocation's seconds per step of one run, `jobs` at a time.
+            config = read_json(os.path.join(result["logdir"], "config.json")) or {}
+            eta = steps and time_left(seconds / steps, [
+                steps_left(r, config.get("total_steps", 0))
+                for r in todo if r["logdir"] not in ended], jobs)
             what = run_summary(result["logdir"]) if result["ok"] else "FAILED: " + result["why"]
             if not result["ok"]:
                 failed.append(result)
             print(f"[{done}/{total}] {result['arm']} seed {result['seed']}: {what} "
                   f"({rundir.fmt_time(result['seconds'])}); {left} left"
-                  + (f", ~{rundir.fmt_time(eta)} to go" if left else ""), flush=True)
+                  + (f", ~{rundir.fmt_time(eta)} to go" if left and eta else ""), flush=True)
     except KeyboardInterrupt:
         runner.stop()
         print("\ninterrupted: the running train.py processes save a checkpoint; re-run the same "

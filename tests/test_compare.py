@@ -115,6 +115,24 @@ def test_the_first_line_says_where_each_run_writes_its_progress(experiment):
     assert "epoch 2/2 " in log and "\r" not in log
 
 
+def test_the_time_left_counts_the_steps_each_run_still_has(experiment, tmp_path):
+    out, text = experiment
+    first_end = next(l for l in text.splitlines() if l.startswith("[1/4] "))
+    assert "; 3 left, ~" in first_end and first_end.endswith(" to go")
+    # A run resumed from ckpt-9 of its 18 steps has 9 left; one not yet started has them all.
+    copy = str(tmp_path / "run")
+    shutil.copytree(logdirs(out)["relu", 0], copy)
+    assert compare.steps_saved(copy) == 18 and compare.steps_left({"logdir": copy}, 0) == 0
+    with open(os.path.join(copy, "ckpt", "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "ckpt-9"\n')
+    assert compare.steps_left({"logdir": copy}, 0) == 9
+    assert compare.steps_left({"logdir": str(tmp_path / "not-started")}, 18) == 18
+    # Two workers share the work, but no run goes faster than one worker.
+    assert compare.time_left(2.0, [10, 10, 10], jobs=2) == pytest.approx(30.0)
+    assert compare.time_left(2.0, [100, 10], jobs=2) == pytest.approx(200.0)
+    assert compare.time_left(2.0, [], jobs=2) == 0
+
+
 def test_rerun_skips_finished_runs(experiment):
     out, _ = experiment
     sizes = {k: os.path.getsize(os.path.join(d, "train.log")) for k, d in logdirs(out).items()}

@@ -648,8 +648,21 @@ def describe(plan, arms):
             "in the statistics with the accuracy of their chosen checkpoint and are named in the "
             "notes; a run that diverged before its first epoch ended has no checkpoint to "
             "evaluate: it is named in the notes and n counts without it.",
-            f"Machine: {config.get('device', '?')}, TensorFlow {config.get('tensorflow', '?')}, "
-            f"Python {config.get('python', '?')}, commit {config.get('git_commit', '?')}."]
+            machine_line(r["config"] for a in arms for r in a["runs"])]
+
+
+def machine_line(configs):
+    """Device, TensorFlow, Python and commit of every process that trained the runs: a run
+    resumed elsewhere or with newer code lists each (config.json's "trained_with")."""
+    seen = {key: [] for key in rundir.ENVIRONMENT}
+    for config in configs:
+        for process in config.get("trained_with") or [config]:  # older runs: the last process
+            for key in rundir.ENVIRONMENT:
+                if process.get(key, "?") not in seen[key]:
+                    seen[key].append(process.get(key, "?"))
+    text = {key: " / ".join(values) or "?" for key, values in seen.items()}
+    return (f"Machine: {text['device']}, TensorFlow {text['tensorflow']}, Python {text['python']}, "
+            f"commit{'s' if len(seen['git_commit']) > 1 else ''} {text['git_commit']}.")
 
 
 def write_report(plan, arms):

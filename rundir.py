@@ -106,6 +106,10 @@ def config_differences(old, new, keys=MUST_MATCH):
     return list(dict.fromkeys(diffs))  # the seed is in model_config too: say it once
 
 
+# The keys of environment(); config.json's "trained_with" lists them for every process that trained.
+ENVIRONMENT = ("tensorflow", "python", "device", "git_commit")
+
+
 def environment():
     """TensorFlow version, device and git commit, recorded in every config.json."""
     import tensorflow as tf

@@ -534,10 +534,11 @@ def check_same_settings(logdir, config, change_settings):
     """Refuse a log directory holding a run with other settings; return config to write.
 
     Settings that shape the model or the data must match. Optimisation settings (epochs, lr,
-    schedule, ...) may change only with --change-settings; the change is kept in config.json.
+    schedule, ...) may change only with --change-settings; the change is kept in config.json,
+    and so is the list of processes that trained the run ("trained_with").
     """
     if not os.path.exists(os.path.join(logdir, "config.json")):
-        return config
+        return dict(config, trained_with=[])
     old = rundir.read_config(logdir)
     diffs = rundir.config_differences(old, config)
     if diffs:
@@ -548,6 +549,7 @@ def check_same_settings(logdir, config, change_settings):
         raise UserError(f"{logdir!r} was trained with other optimisation settings (" +
                         "; ".join(changed) + "); re-run with the old flags, use a new --logdir, "
                         "or add --change-settings to continue it with the new ones")
+    config["trained_with"] = old.get("trained_with", [])
     config["settings_changes"] = old.get("settings_changes", []) + (
         [{"changes": changed}] if changed else [])
     return config
@@ -790,8 +792,9 @@ def train(args, stop_signal):
     rundir.check_writable(args.logdir)
     config = run_config(args, model, num_classes, mean, std, steps_per_epoch, total_steps,
                         len(train_labels), data_root)
-    rundir.write_config(args.logdir, check_same_settings(args.logdir, config,
-                                                         args.change_settings))
+    # Refused here, before any checkpoint is read; written once it is known that this process
+    # trains (a finished run's config.json stays as it is).
+    config = check_same_settings(args.logdir, config, args.change_settings)
 
     with strategy.scope():
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # finished steps
@@ -827,6 +830,10 @@ def train(args, stop_signal):
         print(f"resuming {args.logdir} from step {start_step} "
               f"(epoch {start_step // steps_per_epoch + 1}, step "
               f"{start_step % steps_per_epoch} of {steps_per_epoch})", flush=True)
+    # Which code, library and machine trained which steps: one entry per process that trains.
+    config["trained_with"].append({"from_step": start_step,
+                                   **{k: config[k] for k in rundir.ENVIRONMENT}})
+    rundir.write_config(args.logdir, config)
     metrics_path = os.path.join(args.logdir, "metrics.jsonl")
     truncate_metrics_to_checkpoint(metrics_path, start_step // steps_per_epoch)
     if os.path.exists(os.path.join(args.logdir, "diverged.json")):  # an earlier attempt's

@@ -133,6 +133,24 @@ def test_the_time_left_counts_the_steps_each_run_still_has(experiment, tmp_path)
     assert compare.time_left(2.0, [], jobs=2) == 0
 
 
+def test_the_machine_line_names_every_commit_that_trained_the_runs(experiment):
+    out, _ = experiment
+    with open(os.path.join(out, "results.md")) as f:
+        line = next(l for l in f if l.startswith("Machine: "))
+    with open(os.path.join(logdirs(out)["relu", 0], "config.json")) as f:
+        config = json.load(f)
+    assert line.rstrip() == (f"Machine: {config['device']}, TensorFlow {config['tensorflow']}, "
+                             f"Python {config['python']}, commit {config['git_commit']}.")
+    # One run resumed with other code: both commits are named; a run written before
+    # "trained_with" existed counts with its top-level fields.
+    env = {k: config[k] for k in ("device", "tensorflow", "python")}
+    resumed = dict(env, git_commit="b", trained_with=[dict(env, from_step=0, git_commit="a"),
+                                                      dict(env, from_step=9, git_commit="b")])
+    older = dict(env, git_commit="c")
+    assert compare.machine_line([resumed, older]).endswith(", commits a / b / c.")
+    assert f"TensorFlow {config['tensorflow']}, " in compare.machine_line([resumed, older])
+
+
 def test_rerun_skips_finished_runs(experiment):
     out, _ = experiment
     sizes = {k: os.path.getsize(os.path.join(d, "train.log")) for k, d in logdirs(out).items()}

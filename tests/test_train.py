@@ -459,6 +459,30 @@ def test_changed_optimisation_settings_are_refused_or_changed_on_request(tmp_pat
     assert config["settings_changes"] == [{"changes": ["epochs: 1 in the log directory, 2 now"]}]
 
 
+def test_config_lists_every_process_that_trained_the_run(tmp_path):
+    import rundir
+    logdir = str(tmp_path / "run")
+    path = os.path.join(logdir, "config.json")
+    assert train.main(TINY + ["--epochs", "1", "--max-steps", "3", "--logdir", logdir]) == 0
+    with open(path) as f:
+        config = json.load(f)
+    assert config["trained_with"] == [dict(from_step=0, **rundir.environment())]
+    config["trained_with"][0]["git_commit"] = "an older commit"  # as if trained with older code
+    with open(path, "w") as f:
+        json.dump(config, f)
+    assert train.main(TINY + ["--epochs", "1", "--max-steps", "5", "--logdir", logdir]) == 0
+    with open(path) as f:
+        trained_with = json.load(f)["trained_with"]
+    assert [(p["from_step"], p["git_commit"]) for p in trained_with] == [
+        (0, "an older commit"), (3, rundir.environment()["git_commit"])]
+    # Re-running the finished run trains nothing and leaves config.json as it was.
+    with open(path) as f:
+        before = f.read()
+    assert train.main(TINY + ["--epochs", "1", "--max-steps", "5", "--logdir", logdir]) == 0
+    with open(path) as f:
+        assert f.read() == before
+
+
 def test_finished_run_says_already_complete(tiny_run, capsys):
     logdir, _ = tiny_run
     assert train.main([a for a in TINY if a != "--no-histograms"] + [

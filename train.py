@@ -644,6 +644,22 @@ def stop_on_non_finite(args, logdir, step, found_at_step, lr):
                     f"{logdir}; try " + ", or ".join(hints))
 
 
+def short_run_note(args, total_steps):
+    """A note when the run is too short for batch norm's moving averages to forget their start.
+
+    Each step sets m <- decay * m + (1 - decay) * batch statistic, so after S steps the initial
+    values (mean 0, variance 1) still weigh decay^S in the statistics that evaluation uses.
+    """
+    if not args.bn or args.bn_test_batch_stats or args.bn_decay ** total_steps <= 0.01:
+        return None
+    forgets = math.floor(1000 * 0.001 ** (1 / total_steps)) / 1000  # decay^S <= 0.1 %
+    return (f"note: after {total_steps} steps batch norm's moving averages still hold "
+            f"{100 * args.bn_decay ** total_steps:.0f} % of their initial values (--bn-decay "
+            f"{args.bn_decay:g}), and evaluation uses them; for a run this short, "
+            f"--bn-decay {forgets:g} leaves at most 0.1 %, or evaluate with eval.py "
+            f"--bn-test-batch-stats")
+
+
 def epoch_line(args, record, eval_names, seconds, seconds_left):
     """The line printed at the end of each epoch."""
     return (f"epoch {record['epoch']}/{args.epochs}  train loss {record['train_loss']:.4f} acc "
@@ -861,6 +877,9 @@ def train(args, stop_signal):
     progress = rundir.Progress(every=args.progress_every)
     print(f"training {describe_model(args)} on {args.dataset}: {len(train_labels)} images, "
           f"{steps_per_epoch} steps/epoch, {total_steps} steps; logdir {args.logdir}", flush=True)
+    note = short_run_note(args, total_steps)
+    if note:
+        print(note, flush=True)
     run_start, first_step_seconds = time.time(), None
     seconds_per_step = None  # of whole epochs (train, evaluate, log, checkpoint): for time left
     gpus = ["/gpu:0"] if tf.config.list_physical_devices("GPU") else []

@@ -509,6 +509,23 @@ def test_a_log_file_gets_progress_lines_with_the_running_loss(tiny_run):
     assert later and all(" of training left" not in l and " left" in l for l in later)
 
 
+def test_a_run_too_short_for_the_moving_averages_says_so(tiny_run):
+    # The README's sample run: 14 steps at decay 0.99 keep 0.99^14 = 87 % of the initial values.
+    args = train.parse_args(["--dataset", "cifar10-sample", "--act", "elu", "--bn"])
+    note = train.short_run_note(args, 14)
+    assert "after 14 steps" in note and f" {100 * 0.99 ** 14:.0f} % " in note
+    decay = float(note.split("--bn-decay ")[2].split()[0])  # the suggested decay
+    assert decay ** 14 <= 0.001 < (decay + 0.001) ** 14
+    assert train.short_run_note(args, 1000) is None  # 0.99^1000 = 0.004 %
+    for quiet in (["--no-bn"], ["--bn-test-batch-stats"]):
+        assert train.short_run_note(train.parse_args(["--act", "elu", "--bn"] + quiet), 14) is None
+    # train.py prints it under the banner: the tiny run is 30 steps at ResNet's decay.
+    _, out = tiny_run
+    tiny = train.parse_args([a for a in TINY if a != "--no-histograms"] + ["--epochs", "3"])
+    expected = train.short_run_note(tiny, 30)  # 0.99^30 = 74 %
+    assert expected is not None and expected in out
+
+
 def test_banner_describes_the_model(tiny_run):
     _, out = tiny_run
     line = next(l for l in out.splitlines() if l.startswith("training "))

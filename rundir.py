@@ -16,6 +16,7 @@ atomically (write to a temporary file, then rename) *after* a checkpoint's files
 process killed in the middle of a save leaves the previous checkpoint as the latest one.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -56,6 +57,35 @@ def check_writable(logdir):
     except OSError as e:
         raise UserError(f"log directory {logdir!r} is not writable ({e.strerror}); "
                         "choose another --logdir") from None
+
+
+@contextlib.contextmanager
+def only_writer(logdir):
+    """Hold DIR/.lock while training: a second train.py on the same log directory is refused,
+    since two would overwrite each other's checkpoints and metrics. The operating system drops
+    the lock when the process ends, however it ends (no stale lock after a crash or kill -9)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no protection
+        yield
+        return
+    f = open(os.path.join(logdir, ".lock"), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "a process"
+        f.close()
+        raise UserError(f"{logdir!r} is being trained by {holder}; wait for it to finish, stop "
+                        "it, or use another --logdir") from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} on {platform.node()}")
+        f.flush()
+        yield
+    finally:
+        f.close()  # releases the lock
 
 
 def atomic_write(path, text):

@@ -19,6 +19,7 @@ import time
 START = time.time()  # process start, for the time-to-first-step figure
 
 import argparse
+import contextlib
 import difflib
 import json
 import math
@@ -691,7 +692,8 @@ def main(argv=None):
     previous = {sig: signal.signal(sig, lambda signum, frame: stop_signal.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return train(args, stop_signal)
+        with contextlib.ExitStack() as held:  # the log directory's lock, released on any exit
+            return train(args, stop_signal, held)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -716,8 +718,9 @@ def save_and_exit(checkpoints, step, signum):
 # The algorithm
 # --------------------------------------------------------------------------------------------------
 
-def train(args, stop_signal):
-    """The algorithm; `stop_signal` becomes non-empty when the process is asked to stop."""
+def train(args, stop_signal, held):
+    """The algorithm; `stop_signal` becomes non-empty when the process is asked to stop, `held`
+    (a contextlib.ExitStack) holds what the run keeps until it returns."""
     import tensorflow as tf
 
     import batch_norm
@@ -806,6 +809,7 @@ def train(args, stop_signal):
     # Log directory: config, checkpoints (resume), metrics, TensorBoard
     # ----------------------------------------------------------------------------------------------
     rundir.check_writable(args.logdir)
+    held.enter_context(rundir.only_writer(args.logdir))  # one train.py per log directory
     config = run_config(args, model, num_classes, mean, std, steps_per_epoch, total_steps,
                         len(train_labels), data_root)
     # Refused here, before any checkpoint is read; written once it is known that this process

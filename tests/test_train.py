@@ -483,6 +483,27 @@ def test_config_lists_every_process_that_trained_the_run(tmp_path):
         assert f.read() == before
 
 
+def test_a_second_train_py_on_the_same_logdir_is_refused(tmp_path):
+    import subprocess
+    import sys
+    import rundir
+    logdir = str(tmp_path / "run")
+    os.makedirs(logdir)
+    with rundir.only_writer(logdir):  # as if another train.py were training it
+        with pytest.raises(UserError, match=r"is being trained by process \d+ on .*another "
+                                            r"--logdir"):
+            train.main(TINY + ["--epochs", "1", "--max-steps", "1", "--logdir", logdir])
+    assert not os.path.exists(os.path.join(logdir, "config.json"))  # it touched nothing
+    # A holder killed with SIGKILL leaves no stale lock: the operating system dropped it.
+    code = ("import os, sys, rundir\nwith rundir.only_writer(sys.argv[1]):\n"
+            "    os.kill(os.getpid(), 9)")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    assert subprocess.run([sys.executable, "-c", code, logdir], cwd=here).returncode == -9
+    assert train.main(TINY + ["--epochs", "1", "--max-steps", "1", "--logdir", logdir]) == 0
+    with rundir.only_writer(logdir):  # and train.py released it when it returned
+        pass
+
+
 def test_finished_run_says_already_complete(tiny_run, capsys):
     logdir, _ = tiny_run
     assert train.main([a for a in TINY if a != "--no-histograms"] + [

@@ -651,11 +651,16 @@ def short_run_note(args, total_steps):
     Each step sets m <- decay * m + (1 - decay) * batch statistic, so after S steps the initial
     values (mean 0, variance 1) still weigh decay^S in the statistics that evaluation uses.
     """
-    if not args.bn or args.bn_test_batch_stats or args.bn_decay ** total_steps <= 0.01:
+    from diagnostics import initial_share_left
+
+    if not args.bn or args.bn_test_batch_stats:
+        return None
+    left = initial_share_left(args.bn_decay, total_steps)
+    if left <= 0.01:
         return None
     forgets = math.floor(1000 * 0.001 ** (1 / total_steps)) / 1000  # decay^S <= 0.1 %
     return (f"note: after {total_steps} steps batch norm's moving averages still hold "
-            f"{100 * args.bn_decay ** total_steps:.0f} % of their initial values (--bn-decay "
+            f"{100 * left:.0f} % of their initial values (--bn-decay "
             f"{args.bn_decay:g}), and evaluation uses them; for a run this short, "
             f"--bn-decay {forgets:g} leaves at most 0.1 %, or evaluate with eval.py "
             f"--bn-test-batch-stats")

@@ -2,7 +2,7 @@
 
     act = make(name, num_channels, rng, **params)      # the one registry the scripts use
 
-Names and parameter defaults come from `choices.py` (ACTIVATIONS, ACTIVATION_DEFAULTS).
+Names and parameter defaults come from `plumbing/choices.py` (ACTIVATIONS, ACTIVATION_DEFAULTS).
 
 | name      | training                                   | inference                              |
 | --------- | ------------------------------------------ | -------------------------------------- |
@@ -41,8 +41,8 @@ import math
 
 import tensorflow as tf
 
-from choices import ACTIVATION_DEFAULTS, ACTIVATIONS
-from errors import UserError
+from plumbing.choices import ACTIVATION_DEFAULTS, ACTIVATIONS
+from plumbing.errors import UserError
 
 NAMES = ACTIVATIONS
 

@@ -24,7 +24,7 @@ moving averages.
 `fused=True` computes the same thing with TensorFlow's fused kernel (`FusedBatchNormV3`, called
 through `tf.raw_ops`), a speed option tested equal to the written-out formulas.
 
-Under a tf.distribute strategy (see distribute.py) each replica normalises its share of the global
+Under a tf.distribute strategy (see plumbing/distribute.py) each replica normalises its share of the global
 batch with that share's statistics (TensorFlow's and Keras's default), and keeps its own moving
 averages: they are `ON_READ` variables with `MEAN` aggregation, so a checkpoint or an evaluation
 outside the replicas reads their mean over replicas. As the moving averages are linear in the

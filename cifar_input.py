@@ -29,8 +29,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from choices import NORMALIZATIONS
-from errors import DataError
+from plumbing.choices import NORMALIZATIONS
+from plumbing.errors import DataError
 
 DATASETS = ("cifar10", "cifar100", "cifar10-sample")
 IMAGE_BYTES = 32 * 32 * 3  # 3072

@@ -28,7 +28,7 @@ Metrics:
   ECE = sum_b (n_b / N) |accuracy_b - confidence_b|;
 - CIFAR-100 with fine labels: superclass accuracy, mapping both the predicted and the true fine
   class to its coarse class through the training file's fine -> coarse table;
-- the run's health (rundir.run_health): a dead run (training loss at ln C) or a diverged one is
+- the run's health (health.run_health): a dead run (training loss at ln C) or a diverged one is
   marked in the table, since its numbers mean nothing.
 """
 
@@ -49,14 +49,14 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import choices  # noqa: E402
-import cifar_download  # noqa: E402
+from plumbing import choices  # noqa: E402
+from plumbing import cifar_download  # noqa: E402
 import cifar_input  # noqa: E402
-import diagnostics  # noqa: E402
 import models  # noqa: E402
-import rundir  # noqa: E402
-from errors import UserError, run_script  # noqa: E402
-from help_format import HelpFormatter  # noqa: E402
+from models import probes  # noqa: E402
+from plumbing import health, rundir  # noqa: E402
+from plumbing.errors import UserError, run_script  # noqa: E402
+from plumbing.help_format import HelpFormatter  # noqa: E402
 
 ECE_BINS = 15
 
@@ -87,7 +87,7 @@ def build_parser():
     p.add_argument("--recompute-bn-stats", action="store_true",
                    help="first set every batch-norm layer's moving mean / variance to the exact "
                         "statistics of its input in inference mode over 5,000 of the run's "
-                        "training images (diagnostics.py): the remedy for the variance shift of "
+                        "training images (models/probes.py): the remedy for the variance shift of "
                         "dropout before BN and for short runs")
     p.add_argument("--row-normalized", action="store_true",
                    help="confusion matrix in shares of each true class instead of counts")
@@ -212,6 +212,43 @@ def metrics(probs, labels, fine_to_coarse=None):
 # Which data: the run's, or another dataset of the same label format
 # --------------------------------------------------------------------------------------------------
 
+# --------------------------------------------------------------------------------------------------
+# Batch norm's statistics recomputed on training images (--recompute-bn-stats)
+# --------------------------------------------------------------------------------------------------
+
+def normalized_batches(images, config, batch_size=500):
+    """uint8 [N, 32, 32, 3] -> list of normalised float32 batches, as training saw them."""
+    mean = tf.constant(config["mean"], tf.float32)
+    std = tf.constant(config["std"], tf.float32)
+    return [cifar_input.normalize(images[i:i + batch_size], config["normalization"], mean, std)
+            for i in range(0, len(images), batch_size)]
+
+
+def load_splits(config, data_dir=None):
+    root = cifar_download.find_data(data_dir or config.get("data_root") or config["data_dir"],
+                                    config["dataset"])
+    return cifar_input.load_dataset(root, config["dataset"], labels=config["labels"],
+                                    val_fraction=config["val_fraction"])
+
+
+def subset(images, labels, n, seed=0):
+    """The first n of a fixed random permutation (all of them when n >= len)."""
+    order = np.random.default_rng(seed).permutation(len(labels))[:n]
+    return images[order], labels[order]
+
+
+def recompute_on_training_images(model, config, images=5000, data_dir=None):
+    """recompute_bn_stats on `images` training images of the run (no augmentation); their count.
+
+    The run's own training split (its validation images excluded), a fixed random subset, so the
+    held-out splits stay untouched: `--recompute-bn-stats`.
+    """
+    splits = load_splits(config, data_dir)
+    train_x, _ = subset(*splits["train"], images)
+    probes.recompute_bn_stats(model, normalized_batches(train_x, config))
+    return int(len(train_x))
+
+
 def eval_dataset(config, args):
     """(dataset, data_dir) to evaluate on; a UserError for a combination that cannot be honoured.
 
@@ -256,7 +293,7 @@ def load_images(dataset, data_dir, config, split):
 
 
 def output_name(config, checkpoint_kind, split, dataset, args):
-    """eval-<split>-<checkpoint>[-batchstats<B>][-bnrecomputed][-on-<dataset>]: what, how."""
+    """eval-<split>-<checkpoint>[-bnrecomputed][-batchstats<B>][-on-<dataset>]: what, how."""
     name = f"{split}-{checkpoint_kind}"
     if getattr(args, "recompute_bn_stats", False):
         name += "-bnrecomputed"
@@ -420,7 +457,7 @@ def evaluate_logdir(logdir, args):
                                                     args.bn_test_batch_stats)
     kind = "best" if args.best else f"step-{step}" if args.checkpoint else "last"
     if args.recompute_bn_stats and config["bn"]:
-        n = diagnostics.recompute_on_training_images(model, config)
+        n = recompute_on_training_images(model, config)
         print(f"{logdir}: batch-norm statistics recomputed on {n:,} training images", flush=True)
     dataset, data_dir = eval_dataset(config, args)
     images, labels = load_images(dataset, data_dir, config, args.split)
@@ -433,12 +470,12 @@ def evaluate_logdir(logdir, args):
     if dataset == "cifar100" and config["labels"] == "fine":
         mapping = np.asarray(cifar_input.fine_to_coarse(data_dir))
     result = metrics(probs, np.asarray(labels), mapping)
-    health = rundir.run_health(logdir, config["num_classes"])
+    state = health.run_health(logdir, config["num_classes"])
     result.update(logdir=logdir, checkpoint=checkpoint, checkpoint_kind=kind, step=step,
                   split=args.split, dataset=dataset, data_dir=data_dir,
                   trained_on=config["dataset"], bn_test_batch_stats=args.bn_test_batch_stats,
                   batch_size=args.batch_size, model=config["model"], act=config["act"],
-                  bn=config["bn"], health=health)
+                  bn=config["bn"], health=state)
     name = output_name(config, kind, args.split, dataset, args)
     json_path = os.path.join(logdir, f"eval-{name}.json")
     with open(json_path, "w") as f:

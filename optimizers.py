@@ -18,7 +18,7 @@ SGD keeps v = mu * v + g and multiplies by lr afterwards, which differs when lr 
 epsilon is added outside the square root, after the bias correction has been folded into the step
 size a (the paper's "more efficient" ordering, end of its section 2), with eps = 1e-7 as in Keras.
 
-Under a tf.distribute strategy (distribute.py) `apply` runs on every replica, in the replica
+Under a tf.distribute strategy (plumbing/distribute.py) `apply` runs on every replica, in the replica
 context, and updates that replica's copy of each variable (MirroredVariable components; an
 assignment in the replica context changes only the local copy). Each replica must therefore be
 given the same gradients: the sum over replicas of their shares, `sum_over_replicas(grads)`, one
@@ -37,7 +37,7 @@ the written-out formulas (fused Adam computes 1 - beta in float32, so it differs
 
 import tensorflow as tf
 
-from errors import UserError
+from plumbing.errors import UserError
 
 NAMES = ("sgd", "momentum", "nesterov", "adam")
 
@@ -45,7 +45,7 @@ NAMES = ("sgd", "momentum", "nesterov", "adam")
 def sum_over_replicas(grads):
     """The cross-replica sum of per-replica gradients (identical on every replica afterwards).
 
-    Each replica's loss is its share of the global-batch loss (distribute.py), so the sum is the
+    Each replica's loss is its share of the global-batch loss (plumbing/distribute.py), so the sum is the
     gradient of the global-batch loss. One all-reduce for the whole list; with one replica (or
     outside a strategy) the gradients come back unchanged.
     """

@@ -33,8 +33,8 @@ definitions meet. No momentum cycling here: the optimizer's momentum stays fixed
 
 import math
 
-from choices import SCHEDULES
-from errors import UserError
+from plumbing.choices import SCHEDULES
+from plumbing.errors import UserError
 
 NAMES = SCHEDULES
 

@@ -13,7 +13,7 @@ the median with the spread (min-max). All training rows train on the same pre-ma
 random images (the input pipeline is measured on its own), with momentum SGD and weight decay.
 
 Rows:
-- ours fp32 / fp32+fused-bn / xla / bf16 / nchw: this project's train step (train.make_steps);
+- ours fp32 / fp32+fused-bn / xla / bf16 / nchw: this project's train step (train.build, as train.py runs it);
 - keras fit: the same architecture in stock tf.keras layers trained with model.fit
   (benchmarks/bench_peers.py);
 - torch eager: the same architecture in PyTorch (if `torch` is installed; skipped otherwise);
@@ -49,6 +49,20 @@ MODELS = {"resnet20": dict(model="resnet", depth=20), "resnet56": dict(model="re
 # --------------------------------------------------------------------------------------------------
 # Workers: each runs in its own process and prints one JSON line
 # --------------------------------------------------------------------------------------------------
+
+def ours(model, variant, batch_size, strategy=None):
+    """This project's model and steps as train.py builds them (train.build), for a benchmark
+    model and variant: bf16, nchw, fused (batch norm's fused kernel), xla."""
+    import train
+
+    argv = [f"--{k}={v}" for k, v in MODELS[model].items()] + [
+        "--bn", "--weight-decay", "1e-4", "--batch-size", str(batch_size), "--logdir", "unused",
+        "--precision", "bf16" if "bf16" in variant else "fp32",
+        "--data-format", "NCHW" if "nchw" in variant else "NHWC"]
+    argv += ["--bn-fused"] if "fused" in variant else []
+    argv += ["--xla"] if "xla" in variant else []
+    return train.build(train.parse_args(argv), 10, strategy)
+
 
 def batches(n, batch_size, seed=0):
     import numpy as np
@@ -89,23 +103,8 @@ def forward_flops(model, batch_size):
 def worker_ours(args):
     import tensorflow as tf
 
-    import models
-    import optimizers
-    import train
-    from loss_scale import DynamicLossScale
-
-    spec = dict(MODELS[args.model])
-    variant = args.variant
-    precision = "bf16" if "bf16" in variant else "fp32"
-    model = models.build(spec.pop("model"), 10, bn=True, seed=0,
-                         data_format="NCHW" if "nchw" in variant else "NHWC",
-                         compute_dtype="bfloat16" if precision == "bf16" else "float32",
-                         bn_fused="fused" in variant, **spec)
-    optimizer = optimizers.build("momentum", model.trainable_variables, momentum=0.9)
-    step = tf.Variable(0, dtype=tf.int64)
-    sums = tf.Variable(tf.zeros([3], tf.float64))
-    train_step, eval_step = train.make_steps(model, optimizer, 1e-4, precision,
-                                             DynamicLossScale(1.0), step, sums, "xla" in variant)
+    t = ours(args.model, args.variant, args.batch_size)
+    model, train_step, eval_step, variant = t.model, t.train_step, t.eval_step, args.variant
     data = [(tf.constant(x), tf.constant(y)) for x, y in batches(8, args.batch_size)]
     lr = tf.constant(0.01, tf.float32)
 
@@ -198,7 +197,7 @@ def worker_torch(args):
 def worker_input(args):
     """Images/s of parse + augment + batch: per-record map vs batch-wise in memory (bench_input)."""
     from benchmarks import bench_input
-    import cifar_download
+    from plumbing import cifar_download
     import cifar_input
 
     root = cifar_download.find_data(args.data_dir, args.dataset)
@@ -240,20 +239,7 @@ def worker_profile(args):
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    import models
-    import optimizers
-    import train
-    from loss_scale import DynamicLossScale
-
-    spec = dict(MODELS[args.model])
-    precision = "bf16" if "bf16" in args.variant else "fp32"
-    model = models.build(spec.pop("model"), 10, bn=True, seed=0,
-                         bn_fused="fused" in args.variant,
-                         compute_dtype="bfloat16" if precision == "bf16" else "float32", **spec)
-    optimizer = optimizers.build("momentum", model.trainable_variables, momentum=0.9)
-    train_step, _ = train.make_steps(model, optimizer, 1e-4, precision, DynamicLossScale(1.0),
-                                     tf.Variable(0, dtype=tf.int64),
-                                     tf.Variable(tf.zeros([3], tf.float64)), False)
+    train_step = ours(args.model, args.variant, args.batch_size).train_step
     data = [(tf.constant(x), tf.constant(y)) for x, y in batches(4, args.batch_size)]
     lr = tf.constant(0.01)
     for i in range(3):
@@ -309,24 +295,14 @@ def worker_distribute(args):
     import tensorflow as tf
     from tensorflow.python.framework import ops
 
-    import distribute
-    import models
-    import optimizers
     import train
+    from plumbing import distribute
 
     mirrored = distribute.make_strategy("mirrored", virtual_devices=2)
     data = [(tf.constant(x), tf.constant(y)) for x, y in batches(4, args.batch_size)]
     out = {}
     for name, strategy in (("default", tf.distribute.get_strategy()), ("mirrored", mirrored)):
-        with strategy.scope():
-            model = models.build("resnet", 10, bn=True, seed=0, depth=20)
-            optimizer = optimizers.build("momentum", model.trainable_variables, momentum=0.9)
-            step = tf.Variable(0, dtype=tf.int64)
-            sums = tf.Variable(tf.zeros([3], tf.float64))
-            loss_scale = train.make_loss_scale("fp32")
-        train_step, _ = train.make_steps(model, optimizer, 1e-4, "fp32", loss_scale, step, sums,
-                                         False, strategy=strategy,
-                                         global_batch_size=args.batch_size)
+        train_step = ours("resnet20", "fp32", args.batch_size, strategy).train_step
         inputs = distribute.distribute_batches(
             strategy, lambda: tf.data.Dataset.from_tensor_slices(
                 tuple(tf.stack(t) for t in zip(*data))))
@@ -428,7 +404,7 @@ def machine():
 
 
 def main():
-    from help_format import HelpFormatter
+    from plumbing.help_format import HelpFormatter
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)

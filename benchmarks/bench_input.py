@@ -26,7 +26,7 @@ if ROOT not in sys.path:  # also when started as `python benchmarks/bench_input.
 
 import tensorflow as tf
 
-import cifar_download
+from plumbing import cifar_download
 import cifar_input
 
 

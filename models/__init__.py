@@ -6,12 +6,12 @@
 
 The returned module has `__call__(images, training) -> logits`, `init_rng`, `rng` and `config`;
 `models.build(**model.config)` rebuilds the same network (same initial weights for the same seed).
-Defaults come from `choices.py`: MODEL_DEFAULTS (settings every model takes) and
+Defaults come from `plumbing/choices.py`: MODEL_DEFAULTS (settings every model takes) and
 MODEL_OPTIONS[name] (each model's own options).
 """
 
-from choices import MODEL_DEFAULTS, MODEL_OPTIONS, MODELS
-from errors import UserError
+from plumbing.choices import MODEL_DEFAULTS, MODEL_OPTIONS, MODELS
+from plumbing.errors import UserError
 
 NAMES = MODELS
 DTYPES = ("float32", "bfloat16", "float16")

@@ -22,7 +22,7 @@ it: measured on the bundled sample with relu and no batch norm at lr 0.05, 0.01 
 
 import tensorflow as tf
 
-from layers import Conv2D, Dropout, global_avg_pool
+from models.layers import Conv2D, Dropout, global_avg_pool
 from models.network import Network, maybe_bn
 
 # (out channels, kernel size, stride, padding); "drop" marks a dropout 0.5 position.

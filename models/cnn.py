@@ -7,7 +7,7 @@ question on ordering SpatialDropout2D, BatchNormalization and pooling.
 `order` names the sequence of operations after each convolution of a block; `pool` and `drop` act
 once per block, at the block's last convolution, at the position the order gives them. E.g.
 `conv-bn-act-pool-drop` (the usual one) or `conv-drop-bn-act-pool` (dropout before batch norm,
-the "variance shift" arrangement of Li et al. 2018, arXiv 1801.05134). `bn` only applies with
+the "variance shift" arrangement of Li et al. 2019, arXiv 1801.05134). `bn` only applies with
 --bn, `drop` only with a dropout kind other than none. Dropout kind `spatial` drops whole feature
 maps in the conv blocks (the dense layer keeps plain dropout).
 
@@ -19,8 +19,8 @@ stays. The dense layer is always followed directly by its batch norm.
 
 import tensorflow as tf
 
-from errors import UserError
-from layers import Conv2D, Dense, Dropout, SpatialDropout, max_pool
+from plumbing.errors import UserError
+from models.layers import Conv2D, Dense, Dropout, SpatialDropout, max_pool
 from models.network import Network, maybe_bn
 
 ORDERS = ("conv-bn-act-pool-drop", "conv-bn-act-drop-pool", "conv-act-bn-pool-drop",

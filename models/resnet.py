@@ -30,9 +30,9 @@ Keras' default `use_bias=True`).
 
 import tensorflow as tf
 
-from choices import ACTIVATIONS
-from errors import UserError
-from layers import Conv2D, Dense, global_avg_pool
+from plumbing.choices import ACTIVATIONS
+from plumbing.errors import UserError
+from models.layers import Conv2D, Dense, global_avg_pool
 from models.network import Network, maybe_bn
 
 
@@ -51,9 +51,11 @@ def layout(depth, version, bottleneck=None):
     per_block = 3 if bottleneck else 2
     n = (depth - 2) // (3 * per_block)
     if n < 1 or 3 * per_block * n + 2 != depth:
-        valid = ("9n+2 with bottleneck blocks: 29, 56, 110, 164, 1001" if bottleneck else
-                 "6n+2: 20, 32, 44, 56, 110" + (" (or 9n+2 from 164 on: 164, 1001, which use "
-                                                "bottleneck blocks)" if version == 2 else ""))
+        valid = ("9n+2 with bottleneck blocks (n >= 1): 11, 20, 29, 56, 110, 164, 1001, ..."
+                 if bottleneck else
+                 "6n+2 (n >= 1): 8, 14, 20, 32, 44, 56, 110, ..." + (
+                     " (or 9n+2 from 164 on: 164, 1001, which use bottleneck blocks)"
+                     if version == 2 else ""))
         raise UserError(f"ResNet depth {depth} is not valid for v{version}: use {valid}")
     return bottleneck, n
 

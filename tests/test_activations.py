@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import activations
-from errors import UserError
+from plumbing.errors import UserError
 
 X = np.linspace(-6, 6, 241).astype(np.float32)  # includes 0 and both signs
 
@@ -255,7 +255,7 @@ def test_prelu_on_a_dense_output_uses_the_last_axis_in_any_layout():
 
 def test_defaults_come_from_choices():
     import inspect
-    from choices import ACTIVATION_DEFAULTS
+    from plumbing.choices import ACTIVATION_DEFAULTS
     for cls, arg, key in [(activations.LeakyReLU, "leak", "leak"),
                           (activations.ELU, "alpha", "elu_alpha"),
                           (activations.PReLU, "init", "prelu_init"),

@@ -8,13 +8,12 @@ import socket
 import tarfile
 import threading
 
-import numpy as np
 import pytest
 
-import cifar_download
+from plumbing import cifar_download
 import cifar_input
 from conftest import write_cifar10
-from errors import DataError
+from plumbing.errors import DataError
 
 
 def make_archive(path, tmp_path):

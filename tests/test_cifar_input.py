@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import cifar_download
+from plumbing import cifar_download
 import cifar_input
 from conftest import synthetic_records, write_cifar10, write_cifar100
-from errors import DataError
+from plumbing.errors import DataError
 
 
 @pytest.mark.parametrize("label_bytes", [1, 2])

@@ -14,10 +14,10 @@ import shutil
 import numpy as np
 import pytest
 
-import compare
-import stats
-import studies
-from errors import UserError
+from lab import compare
+from lab import report, runs, stats
+from lab import studies
+from plumbing.errors import UserError
 
 GRID = ["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8", "--bn",
         "--act", "relu,elu", "--seeds", "0,1", "--epochs", "2", "--batch-size", "100",
@@ -75,12 +75,12 @@ def test_selection_on_validation_and_one_test_evaluation(experiment):
     out, _ = experiment
     by_seed = {(a["name"], run["seed"]): run for a in results(out)["arms"] for run in a["runs"]}
     for (arm, seed), logdir in logdirs(out).items():
-        records = compare.read_metrics(logdir)
+        records = runs.read_metrics(logdir)
         # The chosen checkpoint is the first epoch with the highest validation accuracy ...
         best = max(records, key=lambda rec: (rec["val_accuracy"], -rec["epoch"]))
-        assert compare.best_checkpoint(logdir) == f"ckpt-{best['step']}"
+        assert runs.best_checkpoint(logdir) == f"ckpt-{best['step']}"
         # ... and the reported test accuracy is eval.py's single evaluation of that checkpoint.
-        with open(os.path.join(logdir, compare.EVAL_JSON)) as f:
+        with open(os.path.join(logdir, runs.EVAL_JSON)) as f:
             ev = json.load(f)
         assert ev["split"] == "test" and ev["checkpoint"].endswith(f"best/ckpt-{best['step']}")
         run = by_seed[(f"act={arm}", seed)]
@@ -93,7 +93,7 @@ def test_same_seed_same_initial_weights(experiment):
     out, _ = experiment
 
     def initial_weights(logdir):
-        config = compare.read_json(os.path.join(logdir, "config.json"))
+        config = runs.read_json(os.path.join(logdir, "config.json"))
         model = models.build(**config["model_config"])
         return [v.numpy() for v in model.trainable_variables]
 
@@ -122,15 +122,15 @@ def test_the_time_left_counts_the_steps_each_run_still_has(experiment, tmp_path)
     # A run resumed from ckpt-9 of its 18 steps has 9 left; one not yet started has them all.
     copy = str(tmp_path / "run")
     shutil.copytree(logdirs(out)["relu", 0], copy)
-    assert compare.steps_saved(copy) == 18 and compare.steps_left({"logdir": copy}, 0) == 0
+    assert runs.steps_saved(copy) == 18 and runs.steps_left({"logdir": copy}, 0) == 0
     with open(os.path.join(copy, "ckpt", "checkpoint"), "w") as f:
         f.write('model_checkpoint_path: "ckpt-9"\n')
-    assert compare.steps_left({"logdir": copy}, 0) == 9
-    assert compare.steps_left({"logdir": str(tmp_path / "not-started")}, 18) == 18
+    assert runs.steps_left({"logdir": copy}, 0) == 9
+    assert runs.steps_left({"logdir": str(tmp_path / "not-started")}, 18) == 18
     # Two workers share the work, but no run goes faster than one worker.
-    assert compare.time_left(2.0, [10, 10, 10], jobs=2) == pytest.approx(30.0)
-    assert compare.time_left(2.0, [100, 10], jobs=2) == pytest.approx(200.0)
-    assert compare.time_left(2.0, [], jobs=2) == 0
+    assert runs.time_left(2.0, [10, 10, 10], jobs=2) == pytest.approx(30.0)
+    assert runs.time_left(2.0, [100, 10], jobs=2) == pytest.approx(200.0)
+    assert runs.time_left(2.0, [], jobs=2) == 0
 
 
 def test_the_machine_line_names_every_commit_that_trained_the_runs(experiment):
@@ -147,8 +147,8 @@ def test_the_machine_line_names_every_commit_that_trained_the_runs(experiment):
     resumed = dict(env, git_commit="b", trained_with=[dict(env, from_step=0, git_commit="a"),
                                                       dict(env, from_step=9, git_commit="b")])
     older = dict(env, git_commit="c")
-    assert compare.machine_line([resumed, older]).endswith(", commits a / b / c.")
-    assert f"TensorFlow {config['tensorflow']}, " in compare.machine_line([resumed, older])
+    assert report.machine_line([resumed, older]).endswith(", commits a / b / c.")
+    assert f"TensorFlow {config['tensorflow']}, " in report.machine_line([resumed, older])
 
 
 def test_rerun_skips_finished_runs(experiment):
@@ -165,12 +165,12 @@ def test_interrupted_run_is_not_finished(experiment, tmp_path):
     out, _ = experiment
     copy = str(tmp_path / "run")
     shutil.copytree(logdirs(out)["relu", 0], copy)
-    assert compare.trained(copy)
+    assert runs.trained(copy)
     with open(os.path.join(copy, "metrics.jsonl")) as f:
         first = f.readline()
     with open(os.path.join(copy, "metrics.jsonl"), "w") as f:
         f.write(first)  # as if killed during epoch 2: train.py must be run again (it resumes)
-    assert not compare.trained(copy)
+    assert not runs.trained(copy)
 
 
 def test_print_commands_and_collect_give_the_same_report(experiment):
@@ -226,7 +226,7 @@ def test_quick_scales_let_batch_norm_forget_its_initial_statistics(capsys):
     # variance 1); a quick scale judged on them shows chance accuracy on validation while it
     # trains (seen: a dropact quick run at 39 % training, 10 % validation accuracy).
     import train
-    from diagnostics import initial_share_left
+    from lab.diagnostics import initial_share_left
     for name in studies.STUDIES:
         assert compare.main(["--study", name, "--scale", "quick", "--print-commands"]) == 0
         for line in capsys.readouterr().out.splitlines():
@@ -246,7 +246,7 @@ def test_a_study_adds_conditional_flags_to_the_matching_arms_only(capsys):
         assert (" --bn-decay 0.9 " in line) == (" --bn " in line), line
     # ... and the report's setup lines say so.
     p = studies.plan("blog-allcnn", "quick")
-    head = compare.describe(dict(p, study="blog-allcnn", scale="quick", names=["x"],
+    head = report.describe(dict(p, study="blog-allcnn", scale="quick", names=["x"],
                                  val_fraction=float(p["val_fraction"])), [])
     assert "`bn-decay=0.9` for the arms with `bn=on`" in head[1], head[1]
 
@@ -256,7 +256,7 @@ def test_dead_runs_count_and_are_named(experiment, tmp_path):
     copy = str(tmp_path / "exp")
     shutil.copytree(out, copy)
     path = os.path.join(copy, "act-elu", "seed-1", "metrics.jsonl")
-    records = compare.read_metrics(os.path.dirname(path))
+    records = runs.read_metrics(os.path.dirname(path))
     records[-1].update(train_loss=float(np.log(10)), train_accuracy=0.1)  # chance: dead
     with open(path, "w") as f:
         f.write("".join(json.dumps(r) + "\n" for r in records))
@@ -293,7 +293,7 @@ def test_a_run_that_diverged_before_its_first_epoch_is_reported_not_a_crash(expe
     copy = str(tmp_path / "exp")
     shutil.copytree(out, copy)
     run = os.path.join(copy, "act-elu", "seed-1")
-    for name in ("metrics.jsonl", compare.EVAL_JSON):
+    for name in ("metrics.jsonl", runs.EVAL_JSON):
         os.remove(os.path.join(run, name))
     for name in ("best", "ckpt"):
         shutil.rmtree(os.path.join(run, name), ignore_errors=True)
@@ -302,7 +302,7 @@ def test_a_run_that_diverged_before_its_first_epoch_is_reported_not_a_crash(expe
     code, text = run_compare(GRID + ["--out", copy, "--collect"])
     assert code == 0, text
     elu = results(copy)["arms"][1]
-    seed0 = compare.collect_run(dict(seed=0, logdir=os.path.join(copy, "act-elu", "seed-0")))
+    seed0 = report.collect_run(dict(seed=0, logdir=os.path.join(copy, "act-elu", "seed-0")))
     assert elu["n"] == 1 and elu["unhealthy"] == ["seed 1: diverged: non-finite loss at step 3"]
     assert elu["seconds_per_epoch"] == pytest.approx(seed0["seconds_per_epoch"])
     assert "diverged" in open(os.path.join(copy, "results.md")).read()

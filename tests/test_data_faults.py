@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-import cifar_download
+from plumbing import cifar_download
 import cifar_input
 from conftest import synthetic_records, write_cifar10, write_cifar100
-from errors import DataError
+from plumbing.errors import DataError
 
 
 @pytest.fixture(autouse=True)

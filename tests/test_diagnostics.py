@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 import activations
-import diagnostics
+from lab import diagnostics
 import train
 from batch_norm import BatchNorm
-from layers import Conv2D, Dropout
+from models.layers import Dropout
 from models.network import Activation
 
 
@@ -47,42 +47,6 @@ def test_variance_shift_of_dropout_before_bn_is_one_minus_rate():
     [(_, shift)] = diagnostics.variance_shift(net, held_out)
     assert shift["mean"] == pytest.approx(1 - rate, abs=0.02)
     assert shift["min"] > 0.45 and shift["max"] < 0.55
-
-
-class TwoConvs(tf.Module):
-    def __init__(self):
-        super().__init__()
-        rng = tf.random.Generator.from_seed(0)
-        self.conv1 = Conv2D(3, 4, 3, rng, use_bias=True, name="conv1")
-        self.bn1 = BatchNorm(4, name="bn1")
-        self.act = Activation(activations.relu)
-        self.conv2 = Conv2D(4, 5, 3, rng, use_bias=True, name="conv2")
-        self.bn2 = BatchNorm(5, name="bn2")
-
-    def __call__(self, x, training):
-        return self.bn2(self.conv2(self.act(self.bn1(self.conv1(x), training), training)),
-                        training)
-
-
-def test_recomputed_statistics_are_the_exact_moments_of_the_inputs():
-    net = TwoConvs()
-    rng = np.random.default_rng(1)
-    batches = [tf.constant(rng.normal(1.0, 2.0, size=[16, 8, 8, 3]), tf.float32)
-               for _ in range(3)]
-    diagnostics.recompute_bn_stats(net, batches)
-    # By hand, layer after layer, with numpy moments over N, H, W of all 48 images at once.
-    x = tf.concat(batches, 0)
-    x1 = net.conv1(x).numpy()
-    np.testing.assert_allclose(net.bn1.moving_mean.numpy(), x1.mean((0, 1, 2)), rtol=1e-5,
-                               atol=1e-5)
-    np.testing.assert_allclose(net.bn1.moving_variance.numpy(), x1.var((0, 1, 2)), rtol=1e-4)
-    x2 = net.conv2(tf.nn.relu(net.bn1(tf.constant(x1), training=False))).numpy()
-    np.testing.assert_allclose(net.bn2.moving_mean.numpy(), x2.mean((0, 1, 2)), rtol=1e-5,
-                               atol=1e-5)
-    np.testing.assert_allclose(net.bn2.moving_variance.numpy(), x2.var((0, 1, 2)), rtol=1e-4)
-    # So afterwards there is no variance shift on the same images.
-    for _, shift in diagnostics.variance_shift(net, batches):
-        assert shift["min"] == pytest.approx(1, abs=1e-4) and shift["max"] == pytest.approx(1, abs=1e-4)
 
 
 class ReluOnly(tf.Module):
@@ -144,17 +108,17 @@ def test_command_on_a_short_bn_run(tmp_path):
         recomputed = json.load(f)
     model, config, _, _ = evaluate.restore_model(logdir)
     moving_before = model.bns[0].moving_variance.numpy()
-    diagnostics.recompute_on_training_images(model, config)
+    evaluate.recompute_on_training_images(model, config)
     assert not np.allclose(moving_before, model.bns[0].moving_variance.numpy())
-    splits = diagnostics.load_splits(config)
+    splits = evaluate.load_splits(config)
     x, y = splits["test"]
-    expected = diagnostics.accuracy(model, diagnostics.normalized_batches(x, config), y)
+    expected = diagnostics.accuracy(model, evaluate.normalized_batches(x, config), y)
     assert recomputed["top1"] == pytest.approx(expected, abs=1e-9)
     assert not os.path.exists(os.path.join(logdir, "eval-test-last.json"))
 
 
 def test_plot_activations_derivatives_and_figure(tmp_path):
-    import plot_activations
+    from lab import plot_activations
     x = np.linspace(-3, 3, 61).astype(np.float32)
     y, dy = plot_activations.value_and_derivative(activations.make("elu", 1, None), x)
     np.testing.assert_allclose(dy, np.where(x > 0, 1.0, np.exp(x)), rtol=1e-5)  # ELU'

@@ -64,8 +64,8 @@ def train(strategy, sync, optimizer_name="momentum"):
     import tensorflow as tf
 
     import batch_norm
-    import distribute
-    import layers
+    from plumbing import distribute
+    from models import layers
     import models
     import optimizers
 
@@ -129,7 +129,7 @@ def bn_layer_case(strategy):
     """One BatchNorm layer on 2 replicas, with and without sync: outputs, gradients, statistics."""
     import tensorflow as tf
 
-    import distribute
+    from plumbing import distribute
     from batch_norm import BatchNorm
 
     rng = np.random.default_rng(1)
@@ -165,7 +165,7 @@ def bn_layer_case(strategy):
 
 
 def main(case, out):
-    import distribute
+    from plumbing import distribute
     if case == "multiworker":  # one replica per process; TF_CONFIG says which worker this is
         np.savez(out, **train(distribute.make_strategy("multiworker"), sync=True)[0])
         return
@@ -376,7 +376,7 @@ def test_lr_1e30_stops_within_check_every_steps_and_no_weight_changes_after_a_ba
     import re
 
     import train
-    from errors import UserError
+    from plumbing.errors import UserError
     instrumented["keep_weights"] = True
     with pytest.raises(UserError, match="non-finite") as error:
         train.main(TINY + ["--lr", "1e30", "--schedule", "constant", "--check-every", "3",

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import eval as evaluate
 import train
-from errors import UserError
+from plumbing.errors import UserError
 
 TINY = ["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8", "--bn",
         "--batch-size", "100", "--epochs", "1", "--checkpoint-every", "0", "--no-histograms"]
@@ -58,7 +58,7 @@ def test_superclass_accuracy_through_the_mapping():
 
 
 def sample_test_images():
-    import cifar_download
+    from plumbing import cifar_download
     import cifar_input
     return cifar_input.load_split(cifar_download.find_data("", "cifar10-sample"), "test",
                                   "cifar10-sample")
@@ -297,7 +297,7 @@ def test_val_split_needs_a_validation_split(run):
 def test_test_batch_stats_switch_changes_inference(run):
     """The blog post "激活函数(relu,prelu,elu,+BN)对比on cifar10" normalised test batches by their own
     statistics: with batch statistics at test time, results depend on the batch."""
-    import cifar_download
+    from plumbing import cifar_download
     import cifar_input
     images, _ = cifar_input.load_split(cifar_download.find_data("", "cifar10-sample"), "test",
                                        "cifar10-sample")
@@ -336,7 +336,7 @@ def test_help_shows_each_default_once():
     # argparse's own formatter printed "(default: where training found it) (default: None)".
     import re
 
-    import diagnostics
+    from lab import diagnostics
     for parser in (evaluate.build_parser(), diagnostics.build_parser()):
         text = " ".join(parser.format_help().split())  # argparse wraps lines
         assert "(default: None)" not in text and "(default: False)" not in text

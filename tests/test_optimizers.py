@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import optimizers
-from errors import UserError
+from plumbing.errors import UserError
 
 # A learning rate that changes between steps, as a schedule would.
 LRS = [0.1, 0.1, 0.05, 0.05, 0.2, 0.01, 0.01, 0.3, 0.1, 0.02, 0.02, 0.07]

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-import choices
+from plumbing import choices
 import models
 import schedules
-from recipes import DESCRIPTIONS, RECIPES
+from plumbing.recipes import DESCRIPTIONS, RECIPES
 
 # train.py destinations -> models.build arguments (train.py's model_specific does the same).
 TO_BUILD = {"resnet_version": "version"}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import schedules
-from errors import UserError
+from plumbing.errors import UserError
 
 
 def test_constant():

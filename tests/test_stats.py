@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-import stats
+from lab import stats
 
 
 def test_summary_by_hand():

@@ -16,7 +16,8 @@ import activations
 import eval as evaluate
 import models
 import train
-from errors import UserError
+from plumbing import command_line, health, summaries
+from plumbing.errors import UserError
 
 TINY = ["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8", "--bn",
         "--batch-size", "100", "--lr", "0.05", "--schedule", "cosine", "--weight-decay", "5e-4",
@@ -114,7 +115,7 @@ def test_tensorboard_has_scalars_and_histograms(tiny_run):
     assert [e.step for e in acc.Tensors("loss/train")] == [10, 20, 30]
     # Gradient norms per variable, one value per epoch, finite and positive.
     norms = [t for t in tags if t.startswith("grad_norm/")]
-    assert len(norms) == len(train.variable_paths(models.build(
+    assert len(norms) == len(summaries.variable_paths(models.build(
         "resnet", 10, depth=8, bn=True))) and any("kernel" in t for t in norms)
     for tag in norms:
         values = [float(tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
@@ -243,7 +244,7 @@ def test_recipes_set_their_numbers_and_flags_override():
             args.padding, args.normalization, args.val_fraction) == \
         ("resnet", 56, "dropact", 0.1, [91, 136, 182], 4e-4, 5, "per-image", 0.2)
     assert train.parse_args(["--recipe", "dropact-resnet56", "--depth", "20"]).depth == 20
-    for name in train.RECIPES:
+    for name in command_line.RECIPES:
         train.parse_args(["--recipe", name])  # every recipe is a valid flag combination
 
 
@@ -344,7 +345,7 @@ def test_help_is_quiet_and_imports_no_tensorflow():
 
 
 def test_help_names_each_recipe_with_its_description(capsys):
-    import recipes
+    from plumbing import recipes
     with pytest.raises(SystemExit):
         train.parse_args(["--help"])
     out = capsys.readouterr().out
@@ -407,7 +408,7 @@ def test_recipe_values_are_not_refused_and_applicable_flags_pass():
 
 
 def test_training_defaults_come_from_choices_per_model():
-    import choices
+    from plumbing import choices
     for model in choices.MODELS:
         args = train.parse_args(["--model", model])
         for key, value in choices.MODEL_TRAIN_DEFAULTS[model].items():
@@ -421,7 +422,7 @@ def test_training_defaults_come_from_choices_per_model():
 
 
 def test_histogram_flags():
-    assert train.parse_args([]).histograms_every == train.HISTOGRAMS_EVERY
+    assert train.parse_args([]).histograms_every == command_line.HISTOGRAMS_EVERY
     assert train.parse_args(["--no-histograms"]).histograms_every == 0
     assert train.parse_args(["--histograms-every", "1"]).histograms_every == 1
 
@@ -460,7 +461,7 @@ def test_changed_optimisation_settings_are_refused_or_changed_on_request(tmp_pat
 
 
 def test_config_lists_every_process_that_trained_the_run(tmp_path):
-    import rundir
+    from plumbing import rundir
     logdir = str(tmp_path / "run")
     path = os.path.join(logdir, "config.json")
     assert train.main(TINY + ["--epochs", "1", "--max-steps", "3", "--logdir", logdir]) == 0
@@ -486,7 +487,7 @@ def test_config_lists_every_process_that_trained_the_run(tmp_path):
 def test_a_second_train_py_on_the_same_logdir_is_refused(tmp_path):
     import subprocess
     import sys
-    import rundir
+    from plumbing import rundir
     logdir = str(tmp_path / "run")
     os.makedirs(logdir)
     with rundir.only_writer(logdir):  # as if another train.py were training it
@@ -495,7 +496,7 @@ def test_a_second_train_py_on_the_same_logdir_is_refused(tmp_path):
             train.main(TINY + ["--epochs", "1", "--max-steps", "1", "--logdir", logdir])
     assert not os.path.exists(os.path.join(logdir, "config.json"))  # it touched nothing
     # A holder killed with SIGKILL leaves no stale lock: the operating system dropped it.
-    code = ("import os, sys, rundir\nwith rundir.only_writer(sys.argv[1]):\n"
+    code = ("import os, sys\nfrom plumbing import rundir\nwith rundir.only_writer(sys.argv[1]):\n"
             "    os.kill(os.getpid(), 9)")
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     assert subprocess.run([sys.executable, "-c", code, logdir], cwd=here).returncode == -9
@@ -533,17 +534,17 @@ def test_a_log_file_gets_progress_lines_with_the_running_loss(tiny_run):
 def test_a_run_too_short_for_the_moving_averages_says_so(tiny_run):
     # The README's sample run: 14 steps at decay 0.99 keep 0.99^14 = 87 % of the initial values.
     args = train.parse_args(["--dataset", "cifar10-sample", "--act", "elu", "--bn"])
-    note = train.short_run_note(args, 14)
+    note = health.short_run_note(args, 14)
     assert "after 14 steps" in note and f" {100 * 0.99 ** 14:.0f} % " in note
     decay = float(note.split("--bn-decay ")[2].split()[0])  # the suggested decay
     assert decay ** 14 <= 0.001 < (decay + 0.001) ** 14
-    assert train.short_run_note(args, 1000) is None  # 0.99^1000 = 0.004 %
+    assert health.short_run_note(args, 1000) is None  # 0.99^1000 = 0.004 %
     for quiet in (["--no-bn"], ["--bn-test-batch-stats"]):
-        assert train.short_run_note(train.parse_args(["--act", "elu", "--bn"] + quiet), 14) is None
+        assert health.short_run_note(train.parse_args(["--act", "elu", "--bn"] + quiet), 14) is None
     # train.py prints it under the banner: the tiny run is 30 steps at ResNet's decay.
     _, out = tiny_run
     tiny = train.parse_args([a for a in TINY if a != "--no-histograms"] + ["--epochs", "3"])
-    expected = train.short_run_note(tiny, 30)  # 0.99^30 = 74 %
+    expected = health.short_run_note(tiny, 30)  # 0.99^30 = 74 %
     assert expected is not None and expected in out
 
 
@@ -556,7 +557,6 @@ def test_banner_describes_the_model(tiny_run):
 
 
 def test_non_finite_loss_writes_diverged_json_with_hints_that_fit(tmp_path):
-    import rundir
     logdir = str(tmp_path / "run")
     with pytest.raises(UserError) as info:
         train.main(TINY + ["--epochs", "1", "--lr", "1e30", "--schedule", "constant",
@@ -570,7 +570,7 @@ def test_non_finite_loss_writes_diverged_json_with_hints_that_fit(tmp_path):
     # found at the next check (--check-every 100, or the end of the 10-step epoch), never before
     assert info["step"] <= info["found_at_step"] <= 10 and info["check_every"] == 100
     assert f"at step {info['step']} (found at step {info['found_at_step']}," in message
-    assert rundir.run_health(logdir, 10).startswith("diverged")
+    assert health.run_health(logdir, 10).startswith("diverged")
     with pytest.raises(UserError, match=r"--precision fp32"):
         train.main(TINY + ["--epochs", "1", "--lr", "1e30", "--schedule", "constant",
                            "--precision", "bf16", "--logdir", str(tmp_path / "bf16")])
@@ -581,13 +581,13 @@ def test_a_dead_epoch_prints_a_warning_with_causes(tmp_path, capsys):
     with open(tmp_path / "metrics.jsonl", "w") as f:
         f.write(json.dumps({"epoch": 2, "train_loss": math.log(10), "train_accuracy": 0.1}) + "\n")
     args = train.parse_args(["--dataset", "cifar10-sample"])
-    train.warn_if_dead(str(tmp_path), 10, args)
+    health.warn_if_dead(str(tmp_path), 10, args)
     out = capsys.readouterr().out
     assert out.startswith("warning: the network is not learning (dead:") and "--lr" in out
     assert "--bn" in out  # this run has no batch norm
     with open(tmp_path / "metrics.jsonl", "w") as f:
         f.write(json.dumps({"epoch": 2, "train_loss": 1.9, "train_accuracy": 0.3}) + "\n")
-    train.warn_if_dead(str(tmp_path), 10, args)
+    health.warn_if_dead(str(tmp_path), 10, args)
     assert capsys.readouterr().out == ""
 
 
@@ -623,7 +623,7 @@ def test_with_a_validation_split_the_best_checkpoint_is_chosen_on_it(tmp_path):
 
 def test_gradient_norms_equal_the_norms_of_the_tapes_gradients():
     """The in-graph per-variable norms of one step vs an independent GradientTape on a twin."""
-    import layers
+    from models import layers
     import optimizers
     images = tf.random.stateless_normal([16, 32, 32, 3], seed=[0, 2])
     labels = tf.range(16) % 10
@@ -642,7 +642,7 @@ def test_gradient_norms_equal_the_norms_of_the_tapes_gradients():
         tf.Variable(tf.zeros([3], tf.float64)), False, sums)
     train_step(images, labels, tf.constant(0.1))
     np.testing.assert_allclose(sums.numpy(), expected, rtol=1e-4)
-    assert len(train.variable_paths(model)) == len(expected)
+    assert len(summaries.variable_paths(model)) == len(expected)
 
 
 def test_fp32_loss_scale_stays_one():
@@ -676,8 +676,8 @@ def test_dropout_defaults_follow_the_model_and_the_recipe():
 
 
 def test_every_model_option_of_a_recipe_reaches_the_model():
-    import choices
-    import recipes
+    from plumbing import choices
+    from plumbing import recipes
     for name, recipe in recipes.RECIPES.items():
         options = train.model_specific(train.parse_args(["--recipe", name]))
         assert set(options) == set(choices.MODEL_OPTIONS[recipe["model"]])

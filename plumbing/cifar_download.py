@@ -28,9 +28,9 @@ import urllib.error
 import urllib.request
 import zlib
 
-from errors import DataError
+from plumbing.errors import DataError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository root
 SAMPLE_DIR = os.path.join(HERE, "data", "cifar10-sample")
 
 ARCHIVES = {

@@ -1,7 +1,7 @@
 """Why an arm wins: variance shift, recomputed batch-norm statistics, bias shift, dead units.
 
-    python diagnostics.py --logdir runs/a runs/b           # held-out = the validation split
-    python diagnostics.py --logdir runs/a --split test --images 2000 --out diag/
+    python -m lab.diagnostics --logdir runs/a runs/b           # held-out = the validation split
+    python -m lab.diagnostics --logdir runs/a --split test --images 2000 --out diag/
 
 Every figure is measured in inference mode (moving batch-norm statistics, no dropout, the
 expectation of random activations) on held-out images, by recording what each BatchNorm layer
@@ -39,109 +39,19 @@ of dead units: channels whose output is exactly 0 at every position of every hel
 """
 
 import argparse
-import contextlib
 import json
 import os
 
-from errors import UserError, run_script
-from help_format import HelpFormatter
+from models.probes import bn_input_moments, call_order, named, recording
+from plumbing.errors import UserError, run_script
+from plumbing.health import initial_share_left
+from plumbing.help_format import HelpFormatter
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def initial_share_left(decay, steps):
-    """The share of a moving average's initial value left after `steps` updates: decay^steps."""
-    return decay ** steps
-
-
 # --------------------------------------------------------------------------------------------------
-# Recording the inputs of batch-norm layers and the outputs of activations
+# What batch norm receives and what the activations return (probes: models/probes.py)
 # --------------------------------------------------------------------------------------------------
-
-class _Stop(Exception):
-    """Raised inside a forward pass once the layer of interest has been recorded."""
-
-
-@contextlib.contextmanager
-def recording(cls, record):
-    """While active, every `cls` module called as m(x, training) also calls record(m, x, y).
-
-    The forward pass runs eagerly (the model is called directly, not through a tf.function), so
-    the Python hook sees every layer's tensors.
-    """
-    original = cls.__call__
-
-    def hooked(self, x, training):
-        y = original(self, x, training)
-        record(self, x, y)
-        return y
-
-    cls.__call__ = hooked
-    try:
-        yield
-    finally:
-        cls.__call__ = original
-
-
-def named(model, cls):
-    """{id(module): 'path/in/model'} of every `cls` module inside `model`."""
-    return {id(m): "/".join(map(str, path))
-            for path, m in model._flatten(predicate=lambda v: isinstance(v, cls), with_path=True)}
-
-
-def channel_axis(module, x):
-    """The channel axis of a BatchNorm input: the last one, or 1 for NCHW 4-D tensors."""
-    return 1 if x.shape.rank == 4 and getattr(module, "data_format", "NHWC") == "NCHW" else -1
-
-
-class Moments:
-    """Running per-channel count, sum and sum of squares in float64: exact mean and variance."""
-
-    def __init__(self):
-        self.n, self.sum, self.sumsq = 0, 0.0, 0.0
-
-    def add(self, x, axis):
-        import numpy as np
-        x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
-        x = x.reshape(-1, x.shape[-1])  # [values, C]
-        self.n += x.shape[0]
-        self.sum = self.sum + x.sum(0)
-        self.sumsq = self.sumsq + (x * x).sum(0)
-
-    def mean(self):
-        return self.sum / self.n
-
-    def variance(self):  # population variance, as batch norm uses
-        return self.sumsq / self.n - self.mean() ** 2
-
-
-def call_order(model, cls, batch):
-    """The `cls` modules of `model` in the order one inference forward pass calls them."""
-    order = []
-    with recording(cls, lambda m, x, y: order.append(m) if m not in order else None):
-        model(batch, training=False)
-    return order
-
-
-def bn_input_moments(model, batches, only=None):
-    """{module: Moments of its input} for every BatchNorm (or just `only`), in inference mode."""
-    from batch_norm import BatchNorm
-
-    moments = {}
-
-    def record(m, x, y):
-        if only is None or m is only:
-            moments.setdefault(m, Moments()).add(x, channel_axis(m, x))
-            if only is not None:
-                raise _Stop  # nothing after this layer is needed
-    with recording(BatchNorm, record):
-        for batch in batches:
-            try:
-                model(batch, training=False)
-            except _Stop:
-                pass
-    return moments
-
 
 def variance_shift(model, batches):
     """[(layer, {mean, min, max} over channels of Var_inference[x_c] / moving_variance_c})]."""
@@ -159,28 +69,6 @@ def variance_shift(model, batches):
                                         max=float(ratio.max()),
                                         mean_abs_mean_gap=float(np.abs(mean_gap).mean()))))
     return out
-
-
-def recompute_bn_stats(model, batches):
-    """Set every BatchNorm's moving mean / variance to the exact statistics of its inference input.
-
-    Layer by layer in call order (each pass stops at the layer being recomputed), so every layer
-    sees the earlier layers' new statistics. Returns [(layer, old mean, old var, new mean,
-    new var)] with numpy [C] vectors.
-    """
-    import numpy as np
-    from batch_norm import BatchNorm
-
-    batches = list(batches)
-    names = named(model, BatchNorm)
-    changes = []
-    for m in call_order(model, BatchNorm, batches[0]):
-        moments = bn_input_moments(model, batches, only=m)[m]
-        old_mean, old_var = m.moving_mean.numpy(), m.moving_variance.numpy()
-        m.moving_mean.assign(moments.mean().astype(np.float32))
-        m.moving_variance.assign(moments.variance().astype(np.float32))
-        changes.append((names[id(m)], old_mean, old_var, moments.mean(), moments.variance()))
-    return changes
 
 
 def activation_stats(model, batches):
@@ -221,61 +109,22 @@ def activation_stats(model, batches):
 # The command: every diagnostic of one or more log directories, with plots
 # --------------------------------------------------------------------------------------------------
 
-def normalized_batches(images, config, batch_size=500):
-    """uint8 [N, 32, 32, 3] -> list of normalised float32 batches, as training saw them."""
-    import tensorflow as tf
-
-    import cifar_input
-    mean = tf.constant(config["mean"], tf.float32)
-    std = tf.constant(config["std"], tf.float32)
-    return [cifar_input.normalize(images[i:i + batch_size], config["normalization"], mean, std)
-            for i in range(0, len(images), batch_size)]
-
-
 def accuracy(model, batches, labels):
     import numpy as np
     predicted = np.concatenate([np.argmax(model(b, training=False).numpy(), 1) for b in batches])
     return float((predicted == np.asarray(labels)).mean())
 
 
-def load_splits(config, data_dir=None):
-    import cifar_download
-    import cifar_input
-    root = cifar_download.find_data(data_dir or config.get("data_root") or config["data_dir"],
-                                    config["dataset"])
-    return cifar_input.load_dataset(root, config["dataset"], labels=config["labels"],
-                                    val_fraction=config["val_fraction"])
-
-
-def subset(images, labels, n, seed=0):
-    """The first n of a fixed random permutation (all of them when n >= len)."""
-    import numpy as np
-    order = np.random.default_rng(seed).permutation(len(labels))[:n]
-    return images[order], labels[order]
-
-
-def recompute_on_training_images(model, config, images=5000, data_dir=None):
-    """recompute_bn_stats on `images` training images of the run (no augmentation); their count.
-
-    The run's own training split (its validation images excluded), a fixed random subset, so the
-    held-out splits stay untouched. This is what `eval.py --recompute-bn-stats` does.
-    """
-    splits = load_splits(config, data_dir)
-    train_x, _ = subset(*splits["train"], images)
-    recompute_bn_stats(model, normalized_batches(train_x, config))
-    return int(len(train_x))
-
-
 def diagnose(logdir, split="val", images=2000, recompute_images=5000, best=False, data_dir=None):
     """Every diagnostic of one run; the model's statistics are recomputed last (on a copy)."""
-    import eval as evaluate
+    import eval as evaluate  # the command this tool builds on (eval.py never imports lab/)
 
     model, config, checkpoint, step = evaluate.restore_model(logdir, best=best)
-    splits = load_splits(config, data_dir)
+    splits = evaluate.load_splits(config, data_dir)
     if splits[split] is None:
         raise UserError(f"{logdir!r} has no validation split; use --split test")
-    x, y = subset(*splits[split], images)
-    held_out = normalized_batches(x, config)
+    x, y = evaluate.subset(*splits[split], images)
+    held_out = evaluate.normalized_batches(x, config)
     result = dict(logdir=logdir, checkpoint=checkpoint, step=step, split=split,
                   images=int(len(y)), act=config["act"], bn=config["bn"],
                   activations=activation_stats(model, held_out))
@@ -284,7 +133,7 @@ def diagnose(logdir, split="val", images=2000, recompute_images=5000, best=False
         result["initial_share_left"] = initial_share_left(decay, step)
         result["variance_shift"] = variance_shift(model, held_out)
         result["accuracy_before"] = accuracy(model, held_out, y)
-        result["recompute_images"] = recompute_on_training_images(model, config,
+        result["recompute_images"] = evaluate.recompute_on_training_images(model, config,
                                                                   recompute_images, data_dir)
         result["accuracy_after_recompute"] = accuracy(model, held_out, y)
         result["variance_shift_after"] = variance_shift(model, held_out)
@@ -390,7 +239,7 @@ def main(argv=None):
         print(f"{r['logdir']}: step {r['step']}, largest dead-unit share {100 * dead:.1f}%, "
               f"mean output per layer " + " ".join(f"{s['mean']:.2f}" for _, s in r["activations"]))
         if "variance_shift" in r:
-            print(f"  variance shift per BN layer: " + " ".join(
+            print("  variance shift per BN layer: " + " ".join(
                 f"{s['mean']:.2f}" for _, s in r["variance_shift"]))
             print(f"  the moving averages still hold {100 * r['initial_share_left']:.1f}% of "
                   f"their initial values; {r['split']} accuracy {100 * r['accuracy_before']:.2f}% "

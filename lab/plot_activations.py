@@ -1,6 +1,6 @@
 """One figure with every activation of the project and its derivative.
 
-    python plot_activations.py --out activations.png
+    python -m lab.plot_activations --out activations.png
 
 Each activation is evaluated with activations.make (the code the models use) and differentiated
 with tf.GradientTape, in inference mode. The random ones are drawn in training mode too:
@@ -18,7 +18,7 @@ Activations that take parameters use their defaults (choices.ACTIVATION_DEFAULTS
 import argparse
 import os
 
-from errors import run_script
+from plumbing.errors import run_script
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -44,7 +44,7 @@ def main(argv=None):
     import tensorflow as tf
 
     import activations
-    import choices
+    from plumbing import choices
 
     defaults = choices.ACTIVATION_DEFAULTS
     names = list(activations.NAMES)

@@ -1,7 +1,7 @@
 """The four comparisons of the sources, each one command: `python compare.py --study NAME`.
 
-    python studies.py                       # every study: source, arms, both scales, the command
-    python studies.py --time-steps          # measure each study model's train-step time here
+    python -m lab.studies                       # every study: source, arms, both scales, the command
+    python -m lab.studies --time-steps          # measure each study model's train-step time here
 
 A study is a set of arms (train.py settings that differ), the settings every arm shares, seeds and
 a baseline arm, at two scales:
@@ -28,7 +28,7 @@ TensorFlow-free except `--time-steps`, so compare.py can list studies instantly.
 
 import argparse
 
-from errors import run_script
+from plumbing.errors import run_script
 
 # Arms are dicts of train.py flags (without the leading --) -> value; booleans are "on" / "off".
 
@@ -170,10 +170,7 @@ def time_steps(name, scale, steps=3, warmup=1, batch_size=128):
     import numpy as np
     import tensorflow as tf
 
-    import models
-    import optimizers
     import train
-    from loss_scale import DynamicLossScale
 
     p = plan(name, scale)
     out, timed = {}, set()
@@ -190,15 +187,7 @@ def time_steps(name, scale, steps=3, warmup=1, batch_size=128):
         for k, v in flags.items():
             argv += [f"--{k}"] if v == "on" else [f"--no-{k}"] if v == "off" else [f"--{k}", v]
         args = train.parse_args(argv + ["--logdir", "unused"])
-        model = models.build(args.model, 10, act=args.act,
-                             act_params=train.activation_params(args), bn=args.bn,
-                             bn_fused=args.bn_fused, seed=0, **train.model_specific(args))
-        optimizer = optimizers.build(args.optimizer, model.trainable_variables,
-                                     momentum=args.momentum)
-        step = tf.Variable(0, dtype=tf.int64)
-        sums = tf.Variable(tf.zeros([3], tf.float64))
-        train_step, _ = train.make_steps(model, optimizer, args.weight_decay, "fp32",
-                                         DynamicLossScale(1.0), step, sums, False)
+        train_step = train.build(args, 10).train_step  # train.py's own step
         rng = np.random.default_rng(0)
         images = tf.constant(rng.normal(size=[batch_size, 32, 32, 3]).astype(np.float32))
         labels = tf.constant(rng.integers(0, 10, batch_size).astype(np.int32))
@@ -222,7 +211,7 @@ def estimate_seconds(name, scale, step_seconds, startup=15.0, test_images=10000)
     evaluated at 1/3 of a training step's time per image (a forward pass without the backward
     one); CIFAR-10's 50,000 training images.
     """
-    import recipes
+    from plumbing import recipes
 
     p = plan(name, scale)
     flags = dict(p["fixed"])

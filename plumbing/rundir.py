@@ -18,15 +18,12 @@ process killed in the middle of a save leaves the previous checkpoint as the lat
 
 import contextlib
 import json
-import math
 import os
 import platform
 import subprocess
-import sys
 import tempfile
-import time
 
-from errors import UserError
+from plumbing.errors import UserError
 
 # TensorFlow is imported inside the functions that need it: train.py imports this module before it
 # parses its flags, and `--help` must not wait for TensorFlow.
@@ -186,73 +183,98 @@ def restore_or_refuse(checkpoint, path, logdir, partial=False):
                         "use a new --logdir") from None
 
 
-class Progress:
-    """Progress within an epoch, and one line at its end.
+def run_config(args, model, num_classes, mean, std, steps_per_epoch, total_steps, train_size,
+               data_root):
+    """Everything config.json records: the flags, the model, the data constants, the machine."""
+    config = {k: v for k, v in vars(args).items() if k not in ("recipe_settings",
+                                                                "interrupt_after")}
+    config.update(layout=LAYOUT, num_classes=num_classes,
+                  model_config=json.loads(json.dumps(model.config)),  # tuples -> lists, as on disk
+                  mean=mean.tolist(), std=std.tolist(),  # a mean image for per-pixel
+                  steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                  train_size=int(train_size), data_root=os.path.abspath(data_root),
+                  **environment())
+    return config
 
-    On a terminal the progress line is redrawn in place (the caller updates it every few steps);
-    when the output goes to a file (`> log`, nohup, compare.py's train.log) a plain line is written
-    at most every `every` seconds instead, so that a log of a long epoch is never silent.
+
+def check_same_settings(logdir, config, change_settings):
+    """Refuse a log directory holding a run with other settings; return config to write.
+
+    Settings that shape the model or the data must match. Optimisation settings (epochs, lr,
+    schedule, ...) may change only with --change-settings; the change is kept in config.json,
+    and so is the list of processes that trained the run ("trained_with").
     """
-
-    def __init__(self, stream=None, every=60.0, clock=time.monotonic):
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty()
-        self.every, self.clock = every, clock
-        self.last = clock()
-
-    def due(self, steps_done):
-        """Whether to write a progress line after `steps_done` steps of the epoch."""
-        if self.tty:
-            return steps_done % 10 == 0
-        return self.every > 0 and self.clock() - self.last >= self.every
-
-    def update(self, text):
-        if self.tty:
-            self.stream.write("\r\033[K" + text)
-        else:
-            self.stream.write(text + "\n")
-            self.last = self.clock()
-        self.stream.flush()
-
-    def done(self, text):
-        self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
-        self.stream.flush()
-        self.last = self.clock()
+    if not os.path.exists(os.path.join(logdir, "config.json")):
+        return dict(config, trained_with=[])
+    old = read_config(logdir)
+    diffs = config_differences(old, config)
+    if diffs:
+        raise UserError(f"{logdir!r} holds a run with other settings (" + "; ".join(diffs) +
+                        "); use a new --logdir or the old flags")
+    changed = config_differences(old, config, TRAINING)
+    if changed and not change_settings:
+        raise UserError(f"{logdir!r} was trained with other optimisation settings (" +
+                        "; ".join(changed) + "); re-run with the old flags, use a new --logdir, "
+                        "or add --change-settings to continue it with the new ones")
+    config["trained_with"] = old.get("trained_with", [])
+    config["settings_changes"] = old.get("settings_changes", []) + (
+        [{"changes": changed}] if changed else [])
+    return config
 
 
-def fmt_time(seconds):
-    """12m05s, or 1h02m from an hour on."""
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
-        f"{seconds // 60}m{seconds % 60:02d}s"
+def truncate_metrics_to_checkpoint(metrics_path, finished_epochs):
+    """Keep only the metrics.jsonl lines of epochs the restored checkpoint has finished.
 
-
-def run_health(logdir, num_classes):
-    """None for a run that learns, else one line saying why its numbers mean nothing.
-
-    - "diverged: ..." when train.py stopped on a non-finite loss (it writes DIR/diverged.json with
-      the step and the loss);
-    - "dead: ..." when the last finished epoch's mean training loss is within 0.005 of ln(C), the
-      loss of predicting 1/C for every class, and its training accuracy is under 1.5/C: the
-      network outputs the same distribution for every image (dead units, or a learning rate too
-      high or too low for the model).
-    eval.py and compare.py print it beside the run's numbers.
+    A process killed between writing an epoch's line and saving its checkpoint repeats that
+    epoch after resuming; without this its line would appear twice.
     """
-    path = os.path.join(logdir, "diverged.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            info = json.load(f)
-        return f"diverged: non-finite loss at step {info.get('step')}"
-    records = []
-    metrics = os.path.join(logdir, "metrics.jsonl")
-    if os.path.exists(metrics):
-        with open(metrics) as f:
-            records = [json.loads(line) for line in f if line.strip()]
-    if records:
-        last = records[-1]
-        chance_loss = math.log(num_classes)
-        if abs(last["train_loss"] - chance_loss) < 0.005 and \
-                last["train_accuracy"] < 1.5 / num_classes:
-            return (f"dead: training loss {last['train_loss']:.4f} = ln({num_classes}) at epoch "
-                    f"{last['epoch']}, chance accuracy")
-    return None
+    if os.path.exists(metrics_path):
+        with open(metrics_path) as f:
+            kept = [l for l in f if l.strip() and json.loads(l)["epoch"] <= finished_epochs]
+        atomic_write(metrics_path, "".join(kept))
+
+
+
+
+def open_logdir(args, config, held):
+    """Make the log directory, lock it for this process (released when `held` closes), and
+    refuse it if it holds a run with other settings; the config to write once training starts."""
+    check_writable(args.logdir)
+    held.enter_context(only_writer(args.logdir))  # one train.py per log directory
+    # Refused here, before any checkpoint is read; written once it is known that this process
+    # trains (a finished run's config.json stays as it is).
+    return check_same_settings(args.logdir, config, args.change_settings)
+
+
+def resume(checkpoint, shared_logdir, logdir, total_steps, steps_per_epoch):
+    """Restore the latest checkpoint, if any: the step to start from, or None when the run is
+    already complete (it says so)."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(os.path.join(shared_logdir, "ckpt"))
+    if not latest:
+        return 0
+    restore_or_refuse(checkpoint, latest, shared_logdir)
+    start_step = int(checkpoint.step.numpy())
+    if start_step >= total_steps:
+        print(f"{logdir} is already complete ({start_step}/{total_steps} steps); to "
+              "train on, raise --epochs (with --change-settings) or use a new --logdir",
+              flush=True)
+        return None
+    print(f"resuming {logdir} from step {start_step} "
+          f"(epoch {start_step // steps_per_epoch + 1}, step "
+          f"{start_step % steps_per_epoch} of {steps_per_epoch})", flush=True)
+    return start_step
+
+
+def start_training(logdir, config, start_step, steps_per_epoch):
+    """This process trains from `start_step`: record it in config.json ("trained_with": which
+    code, library and machine trained which steps), drop the metrics lines of epochs the
+    checkpoint has not finished and an earlier attempt's diverged.json."""
+    config["trained_with"].append({"from_step": start_step,
+                                   **{k: config[k] for k in ENVIRONMENT}})
+    write_config(logdir, config)
+    truncate_metrics_to_checkpoint(os.path.join(logdir, "metrics.jsonl"),
+                                   start_step // steps_per_epoch)
+    if os.path.exists(os.path.join(logdir, "diverged.json")):  # an earlier attempt's
+        os.remove(os.path.join(logdir, "diverged.json"))

@@ -30,8 +30,8 @@ import os
 
 import tensorflow as tf
 
-from choices import STRATEGIES
-from errors import UserError
+from plumbing.choices import STRATEGIES
+from plumbing.errors import UserError
 
 
 def split_devices(count):
@@ -127,3 +127,36 @@ def distribute_batches(strategy, make_dataset):
 
     options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
     return strategy.distribute_datasets_from_function(per_worker, options)
+
+
+def setup(args):
+    """The strategy of --strategy, with the checks that must come before any data is read.
+
+    Devices first: logical devices can only be made before TensorFlow initialises them. Under
+    multiworker, worker 0 writes the log directory; every worker takes part in saving a checkpoint
+    (collective reads), so the others write theirs to a scratch folder and all of them resume from
+    worker 0's checkpoints. Returns (strategy, the log directory to resume from).
+    """
+    strategy = make_strategy(args.strategy, args.virtual_devices)
+    check_batch_size(strategy, args.batch_size)
+    shared_logdir = args.logdir
+    if not is_chief(strategy):
+        import tempfile
+        args.logdir = tempfile.mkdtemp(prefix="rawtf-worker-")
+    if args.data_format == "NCHW" and not tf.config.list_physical_devices("GPU"):
+        raise UserError("--data-format NCHW needs a GPU: TensorFlow's CPU kernels compute the "
+                        "filter gradient of a convolution in NHWC only; leave the default NHWC")
+    if args.deterministic:
+        # Every op picks a deterministic kernel (or raises if it has none).
+        tf.config.experimental.enable_op_determinism()
+    return strategy, shared_logdir
+
+
+def batches_for(strategy, make_dataset):
+    """The global batches of `make_dataset()` split over the replicas (distribute_batches); on a
+    single GPU the next batches are copied to it while the current step runs."""
+    batches = distribute_batches(strategy, make_dataset)
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus and strategy.num_replicas_in_sync == 1:
+        batches = batches.apply(tf.data.experimental.prefetch_to_device("/gpu:0"))
+    return batches

@@ -1,4 +1,4 @@
-"""Verdicts on a source's claims: Holm-adjusted paired tests, and failed runs at chance.
+"""Verdicts on a source's claims: Holm-adjusted paired tests, failed runs, rank agreement.
 
 A source (a paper, a blog post) claims orderings such as "ELU > ReLU". A study reruns the arms on
 the same seeds and gives each claim one verdict by the rule `RULE` below:
@@ -14,6 +14,8 @@ Holm's method keeps the chance of calling any claim whose two arms do not differ
 "contradicted" at most ALPHA for the whole study, whatever the number of claims and with no
 assumption on how the claims depend on each other (they share arms).
 """
+
+import math
 
 from lab import stats
 
@@ -92,3 +94,44 @@ def at_chance(accuracy, failed, num_classes):
     """
     return 1.0 / num_classes if failed else accuracy
 
+
+def ranks(means):
+    """{arm: rank} with 1 for the highest mean; tied arms share the average of their ranks.
+
+    The same ranks as `scipy.stats.rankdata(-means, method="average")`.
+    """
+    from scipy import stats as sp
+
+    arms = list(means)
+    return {arm: float(r) for arm, r in zip(arms, sp.rankdata([-means[a] for a in arms]))}
+
+
+def rank_agreement(means_by_budget):
+    """Does a longer training budget keep the order of the arms? Kendall's tau between budgets.
+
+    `means_by_budget`: an ordered list of (budget_steps, {arm: mean accuracy}). For each pair of
+    consecutive budgets, over the n arms both have, with P concordant pairs of arms, Q discordant
+    ones and T_1, T_2 pairs tied at only the first or only the second budget:
+
+        tau_b = (P - Q) / sqrt((P + Q + T_1) * (P + Q + T_2))
+
+    (`scipy.stats.kendalltau`: 1 for the same order, -1 for the reversed order) with its two-sided
+    p-value for "no association". With fewer than 2 common arms, or one budget where all are
+    tied, tau and p are None.
+
+    Returns {"ranks": [(budget_steps, ranks(means)) per budget],
+             "pairs": [{"budgets": (b1, b2), "arms": [...], "tau": ..., "p_value": ...}, ...]}.
+    """
+    from scipy import stats as sp
+
+    pairs = []
+    for (b1, m1), (b2, m2) in zip(means_by_budget, means_by_budget[1:]):
+        arms = [a for a in m1 if a in m2]
+        tau = p = None
+        if len(arms) >= 2:
+            result = sp.kendalltau([m1[a] for a in arms], [m2[a] for a in arms])
+            # scipy gives nan when one side is all ties: no order to agree with.
+            if not math.isnan(result.statistic):
+                tau, p = float(result.statistic), float(result.pvalue)
+        pairs.append(dict(budgets=(b1, b2), arms=arms, tau=tau, p_value=p))
+    return dict(ranks=[(b, ranks(m)) for b, m in means_by_budget], pairs=pairs)

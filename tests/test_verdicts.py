@@ -1,7 +1,8 @@
-"""lab/verdicts.py against hand-worked cases and statsmodels' Holm."""
+"""lab/verdicts.py against hand-worked cases, statsmodels' Holm and scipy's Kendall tau."""
 
 import numpy as np
 import pytest
+from scipy import stats as sp
 
 from lab import stats, verdicts
 
@@ -69,3 +70,33 @@ def test_at_chance():
     assert verdicts.at_chance(0.93, True, 10) == 0.1
     assert verdicts.at_chance(float("nan"), True, 100) == 0.01
 
+
+def test_ranks():
+    assert verdicts.ranks(dict(a=0.9, b=0.8, c=0.9, d=0.7)) == dict(a=1.5, b=3.0, c=1.5, d=4.0)
+    x = np.random.default_rng(1).uniform(size=6)
+    means = {f"arm{i}": v for i, v in enumerate(x)}
+    assert list(verdicts.ranks(means).values()) == sp.rankdata(-x).tolist()
+
+
+def test_rank_agreement_by_hand():
+    same = dict(a=0.5, b=0.6, c=0.7)
+    out = verdicts.rank_agreement([(100, same),
+                                   (200, dict(a=0.6, b=0.7, c=0.8, d=0.1)),  # d: one budget only
+                                   (400, dict(a=0.9, b=0.8, c=0.7)),
+                                   (800, dict(a=0.9))])
+    first, second, third = out["pairs"]
+    assert first["budgets"] == (100, 200) and first["arms"] == ["a", "b", "c"]
+    assert first["tau"] == pytest.approx(1.0) and second["tau"] == pytest.approx(-1.0)
+    assert third["tau"] is None and third["p_value"] is None  # one common arm
+    assert out["ranks"][0] == (100, dict(a=3.0, b=2.0, c=1.0))
+    assert [b for b, _ in out["ranks"]] == [100, 200, 400, 800]
+
+
+def test_rank_agreement_matches_scipy():
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(size=8), rng.uniform(size=8)
+    arms = [f"arm{i}" for i in range(8)]
+    out = verdicts.rank_agreement([(1, dict(zip(arms, x))), (2, dict(zip(arms, y)))])
+    expected = sp.kendalltau(x, y)
+    assert out["pairs"][0]["tau"] == pytest.approx(expected.statistic, rel=1e-12)
+    assert out["pairs"][0]["p_value"] == pytest.approx(expected.pvalue, rel=1e-12)

@@ -97,7 +97,6 @@ def build_parser():
     return p
 
 
-
 def train_flag_kinds():
     """{flag: 'switch' | 'value'} of every train.py flag (switches take --x / --no-x)."""
     from plumbing.command_line import build_parser
@@ -109,7 +108,6 @@ def train_flag_kinds():
                                      else "value")
     kinds.pop("help", None)
     return kinds
-
 
 
 def parse_grid(tokens, kinds):
@@ -156,7 +154,6 @@ def parse_grid(tokens, kinds):
     return fixed, axes
 
 
-
 def to_argv(flags, kinds):
     """{flag: value} -> train.py arguments (switches as --x / --no-x)."""
     argv = []
@@ -168,12 +165,10 @@ def to_argv(flags, kinds):
     return argv
 
 
-
 def arm_dir(name):
     """'act=relu,bn=on' -> 'act-relu_bn-on' (a folder name)."""
     safe = name.replace("=", "-").replace(",", "_").replace("/", "+")
     return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in safe)
-
 
 
 def make_plan(args, grid_tokens):
@@ -188,7 +183,9 @@ def make_plan(args, grid_tokens):
             raise UserError("a study fixes its own arms; give single values to change a setting "
                             "of every arm (e.g. --data-dir, --dataset cifar100)")
         fixed = dict(study["fixed"], **fixed)
-        arms = [dict(arm) for arm in study["arms"]]
+        # A study's budgets: every arm at every training length (--epochs), each a whole run.
+        arms = [dict(arm, **({"epochs": b} if b else {}))
+                for arm in study["arms"] for b in study["budgets"] or [None]]
         flags_when = study["flags_when"]
         seeds = study["seeds"]
         baseline = study["baseline"]
@@ -213,9 +210,16 @@ def make_plan(args, grid_tokens):
         raise UserError("--val-fraction must be in (0, 1): the checkpoint is chosen on a "
                         "validation split, never on the test split")
     names = [studies.arm_name(arm) for arm in arms]
-    baseline = args.baseline or baseline or names[0]
-    if baseline not in names:
-        raise UserError(f"--baseline {baseline!r} is not an arm; the arms are: {', '.join(names)}")
+    # Training budgets: when the arms differ in --epochs, each length is a budget and an arm is
+    # compared with the others at the same length (its name without epochs is its "base").
+    budgets = sorted({arm.get("epochs") for arm in arms}, key=lambda e: float(e or 0))
+    budgets = budgets if len(budgets) > 1 else []
+    bases = [studies.arm_name({k: v for k, v in arm.items() if not (budgets and k == "epochs")})
+             for arm in arms]
+    baseline = args.baseline or baseline or bases[0]
+    if baseline not in bases:
+        raise UserError(f"--baseline {baseline!r} is not an arm; the arms are: "
+                        f"{', '.join(dict.fromkeys(bases))}")
     out = args.out or out
     runs = []
     for arm, name in zip(arms, names):
@@ -238,7 +242,8 @@ def make_plan(args, grid_tokens):
         except SystemExit:
             raise UserError(f"train.py refuses the flags of arm {run['arm']!r} (its message is "
                             "above)") from None
-    return dict(fixed=fixed, arms=arms, names=names, seeds=seeds, baseline=baseline,
+    return dict(fixed=fixed, arms=arms, names=names, bases=bases, budgets=budgets,
+                seeds=seeds, baseline=baseline,
                 flags_when=flags_when, val_fraction=val_fraction, out=out, runs=runs,
                 study=args.study,
                 scale=args.scale if args.study else None)

@@ -83,7 +83,7 @@ def collect(plan):
     from lab import stats
 
     arms, params = [], {}
-    for name in plan["names"]:
+    for name, base_name, arm_flags in zip(plan["names"], plan["bases"], plan["arms"]):
         runs = [r for r in (collect_run(run) for run in plan["runs"] if run["arm"] == name) if r]
         # Dead and diverged runs stay in: their chosen checkpoint's accuracy is what that arm
         # gave for that seed (leaving them out would flatter an arm that often fails).
@@ -91,7 +91,8 @@ def collect(plan):
         if runs and name not in params:
             params[name] = parameter_count(runs[0]["config"])
         arms.append(dict(
-            name=name, runs=runs, n=len(good),
+            name=name, base=base_name, budget=arm_flags.get("epochs") if plan["budgets"] else None,
+            runs=runs, n=len(good),
             val=stats.summarize([r["val_accuracy"] for r in good]),
             test=stats.summarize([r["test_accuracy"] for r in good]),
             test_by_seed={r["seed"]: r["test_accuracy"] for r in good},
@@ -101,8 +102,9 @@ def collect(plan):
                                             if r["seconds_per_epoch"] is not None]),
             params=params.get(name), unfinished=len(plan["seeds"]) - len(runs),
             unhealthy=[f"seed {r['seed']}: {r['health']}" for r in runs if r["health"]]))
-    base = next(a for a in arms if a["name"] == plan["baseline"])
-    for arm in arms:
+    for arm in arms:  # against the baseline arm at the same training budget
+        base = next(a for a in arms if a["base"] == plan["baseline"]
+                    and a["budget"] == arm["budget"])
         arm["diff"] = None if arm is base else \
             stats.paired_difference(arm["test_by_seed"], base["test_by_seed"])
     return arms

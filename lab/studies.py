@@ -28,7 +28,7 @@ TensorFlow-free except `--time-steps`, so compare.py can list studies instantly.
 
 import argparse
 
-from plumbing.errors import run_script
+from plumbing.errors import UserError, run_script
 
 # Arms are dicts of train.py flags (without the leading --) -> value; booleans are "on" / "off".
 
@@ -129,9 +129,27 @@ STUDIES = {
                    shrunk="3 epochs on 10,000 of the 45,000 training images (234 steps), "
                           "batch-norm decay 0.97 instead of 0.99 so that the moving averages "
                           "forget their initial values in 234 steps"),
+        # Where is the ranking going? The same grid at three training lengths, each a whole run
+        # with its own cosine schedule: 1, 3 and 10 epochs of 90 steps (batch 32 on 2,880
+        # training images), 90 to 900 steps. Batch 32 keeps the longest run's images (28,800)
+        # near the quick scale's (29,952), and lr 0.0125 is the cnn's 0.05 at batch 128 scaled
+        # linearly with the batch (Goyal et al. 2017, arXiv 1706.02677); no warm-up, so every
+        # length runs one plain cosine schedule. bn-decay 0.9: 0.9^90 = 0.008 % of the moving
+        # averages' initial values remain after the shortest run.
+        budgets=dict(flags={"model": "cnn", "bn": "on", "batch-size": "32", "lr": "0.0125",
+                            "warmup-epochs": "0", "train-subset": "2880", "bn-decay": "0.9",
+                            "histograms": "off"},
+                     budgets=["1", "3", "10"],
+                     shrunk="1, 3 and 10 epochs (90, 270 and 900 steps of batch 32, lr 0.0125, "
+                            "cosine, no warm-up) on 2,880 of the 45,000 training images, "
+                            "batch-norm decay 0.9 so that the moving "
+                            "averages forget their initial values in 90 steps; every other "
+                            "setting the same at every length"),
     ),
 }
-SCALES = ("quick", "paper")
+# Every study has a quick and a paper scale; some also a budgets scale: the quick grid at several
+# training lengths (compare.py reports the ranking at each length).
+SCALES = ("quick", "paper", "budgets")
 
 
 def arm_name(arm):
@@ -142,8 +160,12 @@ def arm_name(arm):
 def plan(name, scale):
     """{fixed: flags shared by every arm, arms: [flags], seeds, baseline, shrunk, val_fraction,
     flags_when: [(condition, flags)]: flags added to the arms whose settings match condition}."""
+    if scale not in STUDIES[name]:
+        raise UserError(f"study {name} has no {scale} scale; it has: "
+                        + ", ".join(s for s in SCALES if s in STUDIES[name]))
     study, at = STUDIES[name], STUDIES[name][scale]
     return dict(fixed=dict(at["flags"]), arms=at.get("arms", study["arms"]),
+                budgets=list(at.get("budgets", [])),
                 flags_when=list(at.get("flags_when", [])),
                 seeds=list(study["seeds"]), baseline=study["baseline"], shrunk=at["shrunk"],
                 val_fraction=study.get("val_fraction", "0.1"), source=study["source"])
@@ -245,7 +267,7 @@ def main(argv=None):
             print(f"{name} {args.scale}: the whole grid, one run at a time at {slowest:.3f} "
                   f"s/step: ~{estimate_seconds(name, args.scale, slowest) / 3600:.1f} h")
             continue
-        for scale in SCALES:
+        for scale in [s for s in SCALES if s in STUDIES[name]]:
             q = plan(name, scale)
             print(f"{name} [{scale}]: {len(q['arms'])} arms x {len(q['seeds'])} seeds; "
                   f"shrinks {q['shrunk']}\n    {command(name, scale)}")

@@ -48,13 +48,19 @@ often fails).
 """
 
 import argparse
+import json
 import os
 import shlex
+import sys
 
 from lab import report
 from lab.runner import run_all
-from lab.runs import train_command
+from lab.runs import read_json, train_command, trained
+from plumbing import rundir
 from plumbing.errors import UserError, run_script
+
+# TensorFlow's start-up lines (the arms' checks build no model but import its code) stay quiet.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # train.py flags whose value is itself a comma list: their alternatives are separated by "/".
 LIST_FLAGS = ("dropout-rates", "lr-steps")
@@ -93,7 +99,11 @@ def build_parser():
                    help="print one train.py command per run and exit (for a job array)")
     p.add_argument("--collect", action="store_true",
                    help="run nothing but the test evaluations still missing; report from the log "
-                        "directories")
+                        "directories (with only --out: the folder's own grid, grid.json)")
+    p.add_argument("--extend", action="store_true",
+                   help="add this command's new arms or seeds to an existing experiment folder "
+                        "(the old ones stay in the report); without it a folder made by another "
+                        "grid is refused")
     return p
 
 
@@ -140,7 +150,10 @@ def parse_grid(tokens, kinds):
         if flag in OWN_FLAGS:
             raise UserError(f"--{flag} is set by compare.py for each run"
                             + ("; give --seeds" if flag == "seed" else ""))
-        values = value.split("/" if flag in LIST_FLAGS else ",")
+        # "relu, elu" is "relu,elu": spaces around the separators are the shell's, not values.
+        values = [v.strip() for v in value.split("/" if flag in LIST_FLAGS else ",")]
+        if not all(values):
+            raise UserError(f"--{flag} {value!r} has an empty value; give e.g. --{flag} a,b")
         if kinds[flag] == "switch":
             norm = {"on": "on", "true": "on", "yes": "on", "off": "off", "false": "off",
                     "no": "off"}
@@ -171,44 +184,51 @@ def arm_dir(name):
     return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in safe)
 
 
-def make_plan(args, grid_tokens):
-    """The experiment: fixed flags, the arms, the seeds, the baseline, the runs."""
+def make_grid(args, grid_tokens, kinds):
+    """What an experiment is: {study, scale, fixed, arms, seeds, baseline, val_fraction,
+    flags_when}, from a study or from the train.py flags of the command line."""
     from lab import studies
 
-    kinds = train_flag_kinds()
     if args.study:
         study = studies.plan(args.study, args.scale)
         fixed, extra_axes = parse_grid(grid_tokens, kinds)
         if extra_axes:
             raise UserError("a study fixes its own arms; give single values to change a setting "
                             "of every arm (e.g. --data-dir, --dataset cifar100)")
-        fixed = dict(study["fixed"], **fixed)
         # A study's budgets: every arm at every training length (--epochs), each a whole run.
-        arms = [dict(arm, **({"epochs": b} if b else {}))
-                for arm in study["arms"] for b in study["budgets"] or [None]]
-        flags_when = study["flags_when"]
-        seeds = study["seeds"]
-        baseline = study["baseline"]
-        val_fraction = float(study["val_fraction"])
-        out = os.path.join("experiments", f"{args.study}-{args.scale}")
+        grid = dict(study=args.study, scale=args.scale, fixed=dict(study["fixed"], **fixed),
+                    arms=[dict(arm, **({"epochs": b} if b else {}))
+                          for arm in study["arms"] for b in study["budgets"] or [None]],
+                    seeds=study["seeds"], baseline=study["baseline"],
+                    val_fraction=float(study["val_fraction"]), flags_when=study["flags_when"],
+                    claims=study.get("claims", []))
     else:
         fixed, axes = parse_grid(grid_tokens, kinds)
-        arms = studies.product(**axes)
-        seeds, baseline, val_fraction = [0, 1, 2], None, 0.1
-        out = os.path.join("experiments", "grid")
-        flags_when = []
+        grid = dict(study=None, scale=None, fixed=fixed, arms=studies.product(**axes),
+                    seeds=[0, 1, 2], baseline=None, val_fraction=0.1, flags_when=[], claims=[])
     if args.seeds is not None:
         try:
-            seeds = [int(s) for s in args.seeds.split(",")]
+            grid["seeds"] = [int(s) for s in args.seeds.split(",")]
         except ValueError:
             raise UserError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from None
-    if len(set(seeds)) != len(seeds):
+    if len(set(grid["seeds"])) != len(grid["seeds"]):
         raise UserError(f"--seeds has repeats: {args.seeds}")
     if args.val_fraction is not None:
-        val_fraction = args.val_fraction
-    if not 0 < val_fraction < 1:
+        grid["val_fraction"] = args.val_fraction
+    if not 0 < grid["val_fraction"] < 1:
         raise UserError("--val-fraction must be in (0, 1): the checkpoint is chosen on a "
                         "validation split, never on the test split")
+    grid["baseline"] = args.baseline or grid["baseline"]
+    return grid
+
+
+def make_plan(grid, out, kinds=None):
+    """The runs of a grid in the experiment folder `out`, each arm's flags checked by train.py's
+    own checks (the parser, and the depth of a ResNet) before anything runs."""
+    from lab import studies
+
+    kinds = kinds or train_flag_kinds()
+    arms = grid["arms"]
     names = [studies.arm_name(arm) for arm in arms]
     # Training budgets: when the arms differ in --epochs, each length is a budget and an arm is
     # compared with the others at the same length (its name without epochs is its "base").
@@ -216,37 +236,153 @@ def make_plan(args, grid_tokens):
     budgets = budgets if len(budgets) > 1 else []
     bases = [studies.arm_name({k: v for k, v in arm.items() if not (budgets and k == "epochs")})
              for arm in arms]
-    baseline = args.baseline or baseline or bases[0]
+    baseline = grid["baseline"] or bases[0]
     if baseline not in bases:
         raise UserError(f"--baseline {baseline!r} is not an arm; the arms are: "
                         f"{', '.join(dict.fromkeys(bases))}")
-    out = args.out or out
     runs = []
     for arm, name in zip(arms, names):
-        for seed in seeds:
+        settings = dict(grid["fixed"], **arm)
+        for condition, flags in grid["flags_when"]:  # e.g. a BN flag for the arms with bn=on
+            if all(settings.get(k) == v for k, v in condition.items()):
+                settings.update(flags)
+        for seed in grid["seeds"]:
             logdir = os.path.join(out, arm_dir(name), f"seed-{seed}")
-            settings = dict(fixed, **arm)
-            for condition, flags in flags_when:  # e.g. a batch-norm flag for the arms with bn=on
-                if all(settings.get(k) == v for k, v in condition.items()):
-                    settings.update(flags)
             # The test split is evaluated once, on the checkpoint chosen on validation (eval.py
             # after training), not after every epoch: a third of a short All-CNN run's time.
             argv = ["--no-test-every-epoch"] + to_argv(settings, kinds) + [
-                "--seed", str(seed), "--val-fraction", repr(val_fraction), "--logdir", logdir]
+                "--seed", str(seed), "--val-fraction", repr(grid["val_fraction"]),
+                "--logdir", logdir]
             runs.append(dict(arm=name, seed=seed, logdir=logdir, train_argv=argv))
-    # Every arm's flags are checked by train.py's own parser before anything runs.
+    return dict(grid, arms=arms, names=names, bases=bases, budgets=budgets, baseline=baseline,
+                out=out, runs=runs, settings=check_arms(runs, len(grid["seeds"])))
+
+
+def check_arms(runs, seeds):
+    """Every arm's flags through train.py's own checks: the parser, then the depth of a ResNet
+    (the one check that needs the model code). {arm: parsed settings}; a refusal is one line."""
     import train
-    for run in runs[::len(seeds)]:
+    from plumbing.command_line import check_depth
+
+    settings = {}
+    for run in runs[::seeds]:
         try:
-            train.parse_args(run["train_argv"])
+            args = train.parse_args(run["train_argv"])
         except SystemExit:
             raise UserError(f"train.py refuses the flags of arm {run['arm']!r} (its message is "
                             "above)") from None
-    return dict(fixed=fixed, arms=arms, names=names, bases=bases, budgets=budgets,
-                seeds=seeds, baseline=baseline,
-                flags_when=flags_when, val_fraction=val_fraction, out=out, runs=runs,
-                study=args.study,
-                scale=args.scale if args.study else None)
+        try:
+            check_depth(args)
+        except UserError as e:
+            raise UserError(f"arm {run['arm']!r}: {e}") from None
+        settings[run["arm"]] = args
+    return settings
+
+
+# --------------------------------------------------------------------------------------------------
+# The experiment folder: the grid that made it, and the runs in it
+# --------------------------------------------------------------------------------------------------
+
+GRID_JSON = "grid.json"
+# Settings that say how a run was executed, not what was trained: free to differ between a run's
+# config.json and the grid (the data may be collected from another folder, too).
+HOW_IT_RAN = {"logdir", "data_dir", "progress_every", "histograms", "histograms_every",
+              "test_every_epoch", "keep", "checkpoint_every", "check_every", "change_settings",
+              "interrupt_after", "recipe_settings", "bn_fused", "xla", "strategy",
+              "virtual_devices", "sync_bn", "deterministic", "data_format"}
+
+
+def grid_differences(old, new):
+    """What differs between two grids, in words: settings, arms, seeds."""
+    diffs = []
+    for key in ("study", "scale", "val_fraction", "flags_when"):
+        if json.loads(json.dumps(old.get(key))) != json.loads(json.dumps(new.get(key))):
+            diffs.append(f"{key}: {old.get(key)!r} in the folder, {new.get(key)!r} now")
+    a, b = old.get("fixed", {}), new.get("fixed", {})
+    for flag in dict.fromkeys(list(a) + list(b)):
+        if a.get(flag) != b.get(flag):
+            diffs.append(f"--{flag}: {a.get(flag, 'not given')} in the folder, "
+                         f"{b.get(flag, 'not given')} now")
+    return diffs
+
+
+def merge_grids(old, new, extend):
+    """The grid of a folder that already holds `old`: the same grid, or (with --extend) old's
+    arms and seeds followed by the new ones; anything else is refused with the differences."""
+    from lab import studies
+
+    diffs = grid_differences(old, new)
+    if diffs:
+        raise UserError("the experiment folder was made with other settings (" + "; ".join(diffs)
+                        + "); use a new --out, or the folder's own flags")
+    old_names = [studies.arm_name(a) for a in old["arms"]]
+    added_arms = [a for a in new["arms"] if studies.arm_name(a) not in old_names]
+    added_seeds = [s for s in new["seeds"] if s not in old["seeds"]]
+    dropped = [n for n in old_names if n not in {studies.arm_name(a) for a in new["arms"]}] + \
+        [f"seed {s}" for s in old["seeds"] if s not in new["seeds"]]
+    if not (added_arms or added_seeds or dropped):
+        return dict(old, baseline=new["baseline"] or old["baseline"])
+    if not extend:
+        change = ", ".join([f"adds {studies.arm_name(a)}" for a in added_arms]
+                           + [f"adds seed {s}" for s in added_seeds]
+                           + [f"leaves out {d}" for d in dropped])
+        raise UserError(f"the experiment folder holds another grid (this command {change}); "
+                        "add --extend to add arms or seeds to it (the old ones stay in the "
+                        "report), or use a new --out")
+    return dict(old, arms=old["arms"] + added_arms, seeds=old["seeds"] + added_seeds,
+                baseline=new["baseline"] or old["baseline"])
+
+
+def run_differences(plan):
+    """["<run>: <setting> x in its config.json, y in the grid"] for every run already in the
+    folder whose recorded settings are not the grid's: a report must never state a setting that
+    its runs did not use."""
+    import copy
+
+    out = []
+    for run in plan["runs"]:
+        config = read_json(os.path.join(run["logdir"], "config.json"))
+        if not config:
+            continue
+        args = copy.copy(plan["settings"][run["arm"]])
+        args.seed = run["seed"]
+        for key, value in sorted(vars(args).items()):
+            if key in config and key not in HOW_IT_RAN and \
+                    json.loads(json.dumps(value)) != config[key]:
+                out.append(f"{os.path.relpath(run['logdir'], plan['out'])}: {key} "
+                           f"{config[key]!r} in its config.json, {value!r} in the grid")
+    return out
+
+
+def open_folder(grid, out, extend, collect):
+    """The plan of the experiment folder `out`: its recorded grid checked against this command's,
+    and every run already in it checked against the grid; grid.json written when runs start."""
+    recorded = read_json(os.path.join(out, GRID_JSON))
+    if recorded:
+        grid = merge_grids(recorded, grid, extend)
+    plan = make_plan(grid, out)
+    wrong = run_differences(plan)
+    if wrong:
+        raise UserError(f"{out!r} holds runs made with other settings ({'; '.join(wrong[:3])}"
+                        + (f"; and {len(wrong) - 3} more" if len(wrong) > 3 else "")
+                        + "); use a new --out, or the flags those runs were made with")
+    return plan
+
+
+def write_grid(plan):
+    os.makedirs(plan["out"], exist_ok=True)
+    rundir.atomic_write(os.path.join(plan["out"], GRID_JSON), json.dumps(
+        {k: plan.get(k) for k in ("study", "scale", "fixed", "arms", "seeds", "baseline",
+                                  "val_fraction", "flags_when", "claims")}, indent=1))
+
+
+def check_data(plan):
+    """Find the data of every arm once, before any run starts: a missing or damaged dataset is
+    one line here instead of one failure per run."""
+    from plumbing import cifar_download
+
+    for data_dir, dataset in sorted({(a.data_dir, a.dataset) for a in plan["settings"].values()}):
+        cifar_download.find_data(data_dir, dataset)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,15 +393,35 @@ def main(argv=None):
     args, grid_tokens = build_parser().parse_known_args(argv)
     if args.jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {args.jobs}")
-    if not args.study and not grid_tokens:
+    out = args.out or os.path.join("experiments", f"{args.study}-{args.scale}" if args.study
+                                   else "grid")
+    if args.collect and not args.study and not grid_tokens:  # the folder's own grid
+        grid = read_json(os.path.join(out, GRID_JSON))
+        if not grid:
+            raise UserError(f"{out!r} has no {GRID_JSON}; give the grid's flags (--study NAME or "
+                            "train.py flags) with --collect")
+    elif not args.study and not grid_tokens:
         raise UserError("give --study NAME or a grid of train.py flags, e.g. --act relu,elu")
-    plan = make_plan(args, grid_tokens)
+    else:
+        grid = make_grid(args, grid_tokens, train_flag_kinds())
+    plan = open_folder(grid, out, args.extend, args.collect)
     if args.print_commands:
         for run in plan["runs"]:
             print(shlex.join(train_command(run)))
+        print(f"# then, once they have run: python compare.py {shlex.join(argv or sys.argv[1:])} "
+              "--collect (evaluates each chosen checkpoint on the test split and writes the "
+              "report)".replace(" --print-commands", ""), file=sys.stderr)
         return 0
+    if args.collect and not any(os.path.exists(os.path.join(r["logdir"], "config.json"))
+                                for r in plan["runs"]):
+        raise UserError(f"{out!r} holds no run of this grid yet (no config.json in any "
+                        "<arm>/seed-<s>); nothing to collect, nothing written")
+    if not args.collect:
+        if any(not trained(r["logdir"]) for r in plan["runs"]):
+            check_data(plan)
+        write_grid(plan)
     failed = [] if args.collect else run_all(plan, args.jobs)
-    report.evaluate_missing(plan)
+    report.evaluate_missing(plan, check_data)
     arms = report.collect(plan)
     report.write_report(plan, arms)
     print("\n" + report.text_table(arms))

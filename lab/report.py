@@ -1,10 +1,20 @@
-"""The report of a comparison: every figure from the runs' log directories.
+"""The report of a comparison: every figure from the runs' log directories, under one stated rule.
 
-One row per arm: n seeds, mean +- std of validation and test accuracy, the test accuracy's 95%
-interval (Student t), the paired difference to the baseline arm over seeds with its interval and
-p-value (lab/stats.py), epochs, seconds per epoch, parameter count, and the runs
-`plumbing.health.run_health` calls dead or diverged. Written as results.md, results.json and
-results.csv, with two plots (lab/plots.py).
+Per arm (and per training budget, when the arms differ in --epochs): runs finished / started,
+mean +- std of validation and test accuracy over the counted seeds, the test accuracy's 95%
+interval (Student t), the paired difference to the baseline arm at the same budget with its
+interval and p-value (lab/stats.py), epochs, seconds per epoch, parameter count, and notes.
+A study's claims (lab/studies.py) each get a verdict by lab/verdicts.py's rule; with several
+budgets, the ranking of the arms at each budget and Kendall's tau between consecutive budgets.
+Written as results.md, results.json and results.csv (percentages), plots (lab/plots.py) and
+TensorBoard's HParams dashboard (lab/hparams.py).
+
+What counts. A run that diverged or died (plumbing/health.py) is a result of its arm: it counts at
+the accuracy of chance for its split, 1 / classes, marked as such (dropping it would flatter the
+arm that fails). A run that failed (train.py ended with an error), was stopped or has not been
+evaluated yet counts nowhere and is named in the notes; `finished / started` shows how many
+runs an arm's figures rest on. Every column of a row uses the same seeds; a paired difference uses
+the seeds both arms have, and says so when they are fewer.
 """
 
 import csv
@@ -13,24 +23,35 @@ import os
 import subprocess
 import sys
 
-from lab import plots
-from lab.runs import EVAL_JSON, best_checkpoint, eval_command, evaluated, read_json, \
-    read_metrics, trained
-from plumbing import health, rundir
+from lab import plots, stats, verdicts
+from lab.runs import EVAL_JSON, best_checkpoint, eval_command, evaluated, notes, read_json, \
+    read_metrics, state, trained
+from plumbing import rundir
 from plumbing.errors import UserError
 
+# An interval of the mean from fewer seeds is too wide to read (with 2 seeds, t = 12.7).
+MIN_SEEDS_FOR_INTERVAL = 3
+# Runs whose figures count: ended runs; dead and diverged ones at the accuracy of chance.
+ENDED = ("finished", "dead", "diverged")
 
 
-def evaluate_missing(plan):
+# --------------------------------------------------------------------------------------------------
+# Collecting: every figure of the report from the log directories
+# --------------------------------------------------------------------------------------------------
+
+def evaluate_missing(plan, check_data=None):
     """One eval.py process for every trained run whose best checkpoint has no test result yet.
 
     The test split is evaluated here, once per run, after training: one process for all runs
-    costs one TensorFlow start-up instead of one per run.
+    costs one TensorFlow start-up instead of one per run. `check_data(plan)` first finds the
+    data (one line if it is missing).
     """
     missing = [r["logdir"] for r in plan["runs"]
                if trained(r["logdir"]) and best_checkpoint(r["logdir"])
                and not evaluated(r["logdir"])]
     if missing:
+        if check_data:
+            check_data(plan)
         print(f"evaluating {len(missing)} best checkpoint(s) on the test split", flush=True)
         code = subprocess.call([sys.executable] + eval_command(missing)[1:],
                                stdout=subprocess.DEVNULL)
@@ -38,31 +59,33 @@ def evaluate_missing(plan):
             raise UserError(f"eval.py failed (exit {code}) on: {' '.join(missing)}")
 
 
-
 def collect_run(run):
-    """One run's figures, or None when it has not finished."""
+    """One run's figures and state; val/test are None where nothing counts."""
     logdir = run["logdir"]
-    config = read_json(os.path.join(logdir, "config.json"))
-    if not config or not trained(logdir):
-        return None
+    config = read_json(os.path.join(logdir, "config.json")) or {}
+    condition = state(logdir)
     records = read_metrics(logdir)
     result = read_json(os.path.join(logdir, EVAL_JSON)) if evaluated(logdir) else None
-    best = best_checkpoint(logdir)
-    best_step = int(best.rsplit("-", 1)[1]) if best else None
-    chosen = next((r for r in records if r["step"] == best_step), None)
-    return dict(seed=run["seed"], logdir=logdir, epochs=len(records),
-                steps=records[-1]["step"] if records else 0,
-                val_accuracy=chosen["val_accuracy"] if chosen else None,
+    chosen = None
+    if result:  # the evaluated checkpoint's epoch (ckpt-N holds N steps)
+        step = int(os.path.basename(result.get("checkpoint", "-0")).rsplit("-", 1)[1])
+        chosen = next((r for r in records if r["step"] == step), None)
+    val = chosen["val_accuracy"] if chosen else None
+    test = result["top1"] if result else None
+    if condition in ("dead", "diverged"):  # a result of the arm: chance for its split
+        val = test = 1.0 / config["num_classes"]
+    elif condition != "finished":
+        val = test = None
+    return dict(seed=run["seed"], logdir=logdir, state=condition, notes=notes(logdir),
+                epochs=len(records), steps=config.get("total_steps"),
+                val_accuracy=val, test_accuracy=test,
                 chosen_epoch=chosen["epoch"] if chosen else None,
-                test_accuracy=result["top1"] if result else None,
                 seconds_per_epoch=(sum(r["seconds"] for r in records) / len(records)
                                    if records else None),
-                health=health.run_health(logdir, config["num_classes"]),
                 curves=dict(epoch=[r["epoch"] for r in records],
                             train_loss=[r["train_loss"] for r in records],
                             val_accuracy=[r.get("val_accuracy") for r in records]),
                 config=config)
-
 
 
 def parameter_count(config):
@@ -72,48 +95,93 @@ def parameter_count(config):
     return int(sum(v.shape.num_elements() for v in model.trainable_variables))
 
 
-
 def mean_or_none(values):
     return sum(values) / len(values) if values else None
 
 
-
 def collect(plan):
     """The report's data: one entry per arm with its runs and statistics."""
-    from lab import stats
-
     arms, params = [], {}
     for name, base_name, arm_flags in zip(plan["names"], plan["bases"], plan["arms"]):
-        runs = [r for r in (collect_run(run) for run in plan["runs"] if run["arm"] == name) if r]
-        # Dead and diverged runs stay in: their chosen checkpoint's accuracy is what that arm
-        # gave for that seed (leaving them out would flatter an arm that often fails).
-        good = [r for r in runs if r["test_accuracy"] is not None]
-        if runs and name not in params:
-            params[name] = parameter_count(runs[0]["config"])
+        runs = [collect_run(run) for run in plan["runs"] if run["arm"] == name]
+        started = [r for r in runs if r["state"] != "not started"]
+        counted = [r for r in runs if r["state"] in ENDED and r["test_accuracy"] is not None]
+        with_config = [r for r in runs if r["config"]]
+        if with_config and name not in params:
+            params[name] = parameter_count(with_config[0]["config"])
+        arm_notes = []
+        for r in runs:
+            if r["state"] in ("dead", "diverged"):
+                arm_notes.append(f"seed {r['seed']} {r['state']} (counted at chance)")
+            elif r["state"] == "failed":
+                arm_notes.append(f"seed {r['seed']} {r['notes'][0]}")
+            elif r["state"] == "finished" and r["test_accuracy"] is None:
+                arm_notes.append(f"seed {r['seed']} not evaluated on the test split yet")
+        unfinished = [r["seed"] for r in runs if r["state"] in ("not finished", "not started")]
+        if unfinished:
+            arm_notes.append(f"seed{'s' if len(unfinished) > 1 else ''} "
+                             f"{', '.join(map(str, unfinished))} not finished")
+        arm_notes += sorted({n for r in runs for n in r["notes"] if n.startswith("BN ")})
         arms.append(dict(
             name=name, base=base_name, budget=arm_flags.get("epochs") if plan["budgets"] else None,
-            runs=runs, n=len(good),
-            val=stats.summarize([r["val_accuracy"] for r in good]),
-            test=stats.summarize([r["test_accuracy"] for r in good]),
-            test_by_seed={r["seed"]: r["test_accuracy"] for r in good},
+            runs=runs, n=len(counted), started=len(started),
+            ended=len([r for r in runs if r["state"] in ENDED]),
+            seeds=[r["seed"] for r in counted],
+            val=stats.summarize([r["val_accuracy"] for r in counted]),
+            test=stats.summarize([r["test_accuracy"] for r in counted]),
+            test_by_seed={r["seed"]: r["test_accuracy"] for r in counted},
             epochs=max((r["epochs"] for r in runs), default=0),
+            steps=max((r["steps"] or 0 for r in runs), default=0) or None,
             # A run that diverged in its first epoch has no finished epoch to time.
             seconds_per_epoch=mean_or_none([r["seconds_per_epoch"] for r in runs
                                             if r["seconds_per_epoch"] is not None]),
-            params=params.get(name), unfinished=len(plan["seeds"]) - len(runs),
-            unhealthy=[f"seed {r['seed']}: {r['health']}" for r in runs if r["health"]]))
+            params=params.get(name), notes=arm_notes,
+            chance=1.0 / with_config[0]["config"]["num_classes"] if with_config else None))
     for arm in arms:  # against the baseline arm at the same training budget
-        base = next(a for a in arms if a["base"] == plan["baseline"]
-                    and a["budget"] == arm["budget"])
+        base = baseline_of(arms, plan, arm["budget"])
         arm["diff"] = None if arm is base else \
             stats.paired_difference(arm["test_by_seed"], base["test_by_seed"])
     return arms
 
 
+def baseline_of(arms, plan, budget):
+    return next(a for a in arms if a["base"] == plan["baseline"] and a["budget"] == budget)
+
+
+def budgets_of(arms):
+    """[(budget, the arms at that budget)] in increasing length; one (None, arms) without."""
+    budgets = list(dict.fromkeys(a["budget"] for a in arms))
+    budgets.sort(key=lambda b: float(b or 0))
+    return [(b, [a for a in arms if a["budget"] == b]) for b in budgets]
+
+
+def judge_claims(plan, arms):
+    """The verdict on each of the study's claims at each budget (lab/verdicts.py's rule, Holm
+    over the claims of one budget): [{budget, steps, claim fields, diff, p's, verdict}]."""
+    out = []
+    for budget, at in budgets_of(arms):
+        by_seed = {a["base"]: a["test_by_seed"] for a in at}
+        steps = max((a["steps"] or 0 for a in at), default=0) or None
+        out += [dict(v, budget=budget, steps=steps)
+                for v in verdicts.judge(plan.get("claims") or [], by_seed)]
+    return out
+
+
+def ranking(arms):
+    """With several budgets: each arm's rank at each budget and Kendall's tau between
+    consecutive budgets (lab/verdicts.py), from the mean test accuracies."""
+    means = [(max((a["steps"] or 0 for a in at), default=0),
+              {a["base"]: a["test"]["mean"] for a in at if a["test"]["mean"] is not None})
+             for budget, at in budgets_of(arms)]
+    return verdicts.rank_agreement(means)
+
+
+# --------------------------------------------------------------------------------------------------
+# The report: results.md / .json / .csv, plots, the HParams dashboard
+# --------------------------------------------------------------------------------------------------
 
 def pct(x, digits=2):
     return "-" if x is None else f"{100 * x:.{digits}f}"
-
 
 
 def mean_std(s):
@@ -122,13 +190,13 @@ def mean_std(s):
     return pct(s["mean"]) + ("" if s["std"] is None else f" ± {pct(s['std'])}")
 
 
-
 def interval(s):
-    return "-" if s["ci_low"] is None else f"[{pct(s['ci_low'])}, {pct(s['ci_high'])}]"
+    if s["n"] < MIN_SEEDS_FOR_INTERVAL:
+        return "-" if s["n"] == 0 else f"n = {s['n']}: too few seeds"
+    return f"[{pct(s['ci_low'])}, {pct(s['ci_high'])}]"
 
 
-
-def diff_text(d):
+def diff_text(d, seeds):
     if d is None:
         return "baseline"
     if d["mean"] is None:
@@ -136,34 +204,30 @@ def diff_text(d):
     text = f"{100 * d['mean']:+.2f}"
     if d["ci_low"] is not None:
         text += f" [{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}] p={d['p_value']:.3g}"
+    if d["seeds"] != sorted(seeds):  # fewer pairs than the row's seeds
+        text += f" (seeds {', '.join(map(str, d['seeds']))})"
     return text
 
 
-
-COLUMNS = ["arm", "n", "val % (mean ± std)", "test % (mean ± std)", "test 95% CI",
+COLUMNS = ["arm", "runs", "val % (mean ± std)", "test % (mean ± std)", "test 95% CI",
            "Δ test vs baseline (95% CI, p)", "epochs", "s/epoch", "params", "notes"]
 
 
-
 def table_rows(arms):
-    rows = []
-    for a in arms:
-        notes = list(a["unhealthy"])
-        if a["unfinished"]:
-            notes.append(f"{a['unfinished']} run(s) not finished")
-        rows.append([a["name"], str(a["n"]), mean_std(a["val"]), mean_std(a["test"]),
-                     interval(a["test"]), diff_text(a["diff"]), str(a["epochs"]),
-                     "-" if a["seconds_per_epoch"] is None else f"{a['seconds_per_epoch']:.1f}",
-                     "-" if a["params"] is None else f"{a['params']:,}", "; ".join(notes)])
-    return rows
+    return [[a["name"], f"{a['n']}/{a['started']}", mean_std(a["val"]), mean_std(a["test"]),
+             interval(a["test"]), diff_text(a["diff"], a["seeds"]), str(a["epochs"]),
+             "-" if a["seconds_per_epoch"] is None else f"{a['seconds_per_epoch']:.1f}",
+             "-" if a["params"] is None else f"{a['params']:,}", "; ".join(a["notes"])]
+            for a in arms]
 
+
+def markdown(columns, rows):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def markdown_table(arms):
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(arms)]
-    return "\n".join(lines)
-
+    return markdown(COLUMNS, table_rows(arms))
 
 
 def text_table(arms):
@@ -174,30 +238,63 @@ def text_table(arms):
     return "\n".join(lines)
 
 
+CLAIM_COLUMNS = ["claim (source's figures)", "budget", "Δ test (95% CI)", "p", "p, Holm",
+                 "verdict"]
+
+
+def claim_rows(judged):
+    def signed(d, key):
+        return "-" if d[key] is None else f"{100 * d[key]:+.2f}"
+    return [[f"{c['better']} > {c['worse']} ({c['source']})",
+             "-" if c["steps"] is None else f"{c['steps']} steps",
+             "-" if c["diff"]["mean"] is None else signed(c["diff"], "mean") + (
+                 "" if c["diff"]["ci_low"] is None else
+                 f" [{signed(c['diff'], 'ci_low')}, {signed(c['diff'], 'ci_high')}]")
+             + f" (n = {len(c['diff']['seeds'])})",
+             "-" if c["p_value"] is None else f"{c['p_value']:.3g}",
+             "-" if c["p_adjusted"] is None else f"{c['p_adjusted']:.3g}", c["verdict"]]
+            for c in judged]
+
+
+def ranking_lines(rank):
+    """The ranks at each budget, and tau between consecutive budgets, as Markdown."""
+    arms = list(dict.fromkeys(a for _, r in rank["ranks"] for a in r))
+    cols = ["arm"] + [f"rank at {steps} steps" for steps, _ in rank["ranks"]]
+    rows = [[a] + [f"{r[a]:g}" if a in r else "-" for _, r in rank["ranks"]] for a in arms]
+    taus = [f"{p['budgets'][0]} -> {p['budgets'][1]} steps: tau = "
+            + ("-" if p["tau"] is None else f"{p['tau']:+.2f} (p = {p['p_value']:.2g}, "
+               f"{len(p['arms'])} arms)") for p in rank["pairs"]]
+    return [markdown(cols, rows), "", "Kendall's tau between consecutive budgets (1: the same "
+            "order, -1: reversed): " + "; ".join(taus) + "."]
+
 
 def describe(plan, arms):
-    """The setup lines above the table: what was run, where, how the numbers were chosen."""
-    config = next((r["config"] for a in arms for r in a["runs"]), {})
+    """The setup lines above the table: what was run, where, how the numbers were chosen. The
+    settings are the grid's, and compare.py refused any run in the folder that did not use them."""
+    config = next((r["config"] for a in arms for r in a["runs"] if r["config"]), {})
     what = f"study `{plan['study']}` at the {plan['scale']} scale" if plan["study"] else "a grid"
     fixed = " ".join(f"{k}={v}" for k, v in plan["fixed"].items())
     when = "".join(
         f"; and `{' '.join(f'{k}={v}' for k, v in flags.items())}` for the arms with "
         f"`{' '.join(f'{k}={v}' for k, v in condition.items())}`"
         for condition, flags in plan.get("flags_when", []))
-    return [f"Comparison: {what}; {len(plan['names'])} arms x seeds {plan['seeds']}; "
-            f"baseline `{plan['baseline']}`.",
+    budgets = (f" at {len(plan['budgets'])} training budgets (epochs "
+               f"{', '.join(plan['budgets'])}, each a whole run with its own schedule)"
+               if plan["budgets"] else "")
+    return [f"Comparison: {what}; {len(set(plan['bases']))} arms{budgets} x seeds "
+            f"{plan['seeds']}; baseline `{plan['baseline']}`.",
             f"Settings of every arm: `{fixed}`{when}; validation split: "
             f"{plan['val_fraction']:g} of the training files (stratified); dataset "
             f"{config.get('dataset', '?')}.",
             "Validation accuracy is that of the checkpoint chosen on validation; test accuracy is "
-            "that checkpoint's single evaluation on the test split. Δ is the paired difference "
-            "over seeds (arm − baseline, percentage points) with its Student-t interval and the "
-            "paired t-test p-value, over the seeds both arms have. Dead or diverged runs count "
-            "in the statistics with the accuracy of their chosen checkpoint and are named in the "
-            "notes; a run that diverged before its first epoch ended has no checkpoint to "
-            "evaluate: it is named in the notes and n counts without it.",
-            machine_line(r["config"] for a in arms for r in a["runs"])]
-
+            "that checkpoint's single evaluation on the test split (percent). `runs` is counted "
+            "/ started. A dead or diverged run counts at the accuracy of chance (1 / classes) "
+            "and is named in the notes; a failed, stopped or unevaluated run counts nowhere. "
+            "Every column of a row uses the same seeds. Δ is the paired difference over seeds "
+            f"(arm − baseline at the same budget, percentage points) with its Student-t "
+            f"interval and the paired t-test p-value; intervals need {MIN_SEEDS_FOR_INTERVAL} "
+            "seeds or more.",
+            machine_line(r["config"] for a in arms for r in a["runs"] if r["config"])]
 
 
 def machine_line(configs):
@@ -214,30 +311,77 @@ def machine_line(configs):
             f"commit{'s' if len(seen['git_commit']) > 1 else ''} {text['git_commit']}.")
 
 
+def markdown_report(plan, arms, judged, rank):
+    parts = ["# Results", "", *describe(plan, arms), ""]
+    for budget, at in budgets_of(arms):
+        if budget is not None:
+            steps = max((a["steps"] or 0 for a in at), default=0)
+            parts += [f"## {steps} steps (epochs={budget})", ""]
+        parts += [markdown_table(at), ""]
+    if judged:
+        parts += ["## The source's claims", "", verdicts.RULE, "", markdown(
+            CLAIM_COLUMNS, claim_rows(judged)), ""]
+    if plan["budgets"]:
+        parts += ["## The ranking against the training budget", "", *ranking_lines(rank), "",
+                  "![test accuracy against training steps](budgets.png)", ""]
+    parts += ["![learning curves](curves.png)", "", "![test accuracy](test_accuracy.png)", ""]
+    return "\n".join(parts)
+
 
 def write_report(plan, arms):
     out = plan["out"]
     os.makedirs(out, exist_ok=True)
-    head = describe(plan, arms)
+    judged, rank = judge_claims(plan, arms), ranking(arms) if plan["budgets"] else None
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write("# Results\n\n" + "\n".join(head) + "\n\n" + markdown_table(arms)
-                + "\n\n![learning curves](curves.png)\n\n![test accuracy](test_accuracy.png)\n")
+        f.write(markdown_report(plan, arms, judged, rank))
     public = [{k: v for k, v in a.items() if k != "runs"} | dict(
         runs=[{k: v for k, v in r.items() if k != "config"} for r in a["runs"]]) for a in arms]
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(dict(setup=head, study=plan["study"], scale=plan["scale"],
-                       fixed=plan["fixed"], seeds=plan["seeds"], baseline=plan["baseline"],
-                       val_fraction=plan["val_fraction"], arms=public), f, indent=1)
+        json.dump(dict(setup=describe(plan, arms), rule=verdicts.RULE, study=plan["study"],
+                       scale=plan["scale"], fixed=plan["fixed"], seeds=plan["seeds"],
+                       baseline=plan["baseline"], budgets=plan["budgets"],
+                       val_fraction=plan["val_fraction"], arms=public, claims=judged,
+                       ranking=rank), f, indent=1)
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["arm", "n", "val_mean", "val_std", "test_mean", "test_std", "test_ci_low",
-                    "test_ci_high", "diff_mean", "diff_ci_low", "diff_ci_high", "diff_p",
-                    "epochs", "seconds_per_epoch", "params", "notes"])
+        w = csv.writer(f)  # accuracies in percent, differences in percentage points
+        w.writerow(["arm", "budget_epochs", "runs_counted", "runs_started", "val_mean_pct",
+                    "val_std_pct", "test_mean_pct", "test_std_pct", "test_ci_low_pct",
+                    "test_ci_high_pct", "diff_mean_pp", "diff_ci_low_pp", "diff_ci_high_pp",
+                    "diff_p", "epochs", "seconds_per_epoch", "params", "notes"])
+        percent = lambda x: None if x is None else round(100 * x, 6)  # noqa: E731
         for a, row in zip(arms, table_rows(arms)):
             d = a["diff"] or {}
-            w.writerow([a["name"], a["n"], a["val"]["mean"], a["val"]["std"], a["test"]["mean"],
-                        a["test"]["std"], a["test"]["ci_low"], a["test"]["ci_high"],
-                        d.get("mean"), d.get("ci_low"), d.get("ci_high"), d.get("p_value"),
+            w.writerow([a["name"], a["budget"], a["n"], a["started"], percent(a["val"]["mean"]),
+                        percent(a["val"]["std"]), percent(a["test"]["mean"]),
+                        percent(a["test"]["std"]), percent(a["test"]["ci_low"]),
+                        percent(a["test"]["ci_high"]), percent(d.get("mean")),
+                        percent(d.get("ci_low")), percent(d.get("ci_high")), d.get("p_value"),
                         a["epochs"], a["seconds_per_epoch"], a["params"], row[-1]])
     plots.plot_curves(arms, os.path.join(out, "curves.png"))
-    plots.plot_test(arms, os.path.join(out, "test_accuracy.png"))
+    plots.plot_test(arms, plan["baseline"], os.path.join(out, "test_accuracy.png"))
+    if plan["budgets"]:
+        plots.plot_budgets(arms, plan["baseline"], os.path.join(out, "budgets.png"))
+    write_hparams(plan, arms)
+
+
+def write_hparams(plan, arms):
+    """Each run's settings and final figures for TensorBoard's HParams dashboard
+    (`tensorboard --logdir EXPERIMENT`), from the runs that count."""
+    from lab import hparams
+
+    varied = sorted({k for arm in plan["arms"] for k in arm})
+    rows = [(r, {**{k: arm_flags.get(k, "") for k in varied}, "seed": r["seed"]})
+            for a, arm_flags in zip(arms, plan["arms"]) for r in a["runs"]
+            if r["test_accuracy"] is not None]
+    if not rows:
+        return
+    for folder in [plan["out"]] + [os.path.join(r["logdir"], "hparams") for r, _ in rows]:
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            if name.startswith("events.out.tfevents."):  # an earlier collect's: replaced
+                os.remove(os.path.join(folder, name))
+    hparams.write_experiment(plan["out"], {k: sorted({h[k] for _, h in rows}, key=str)
+                                           for k in rows[0][1]},
+                             ["val_accuracy", "test_accuracy"])
+    for r, h in rows:
+        hparams.write_run(r["logdir"], h, {"val_accuracy": r["val_accuracy"],
+                                          "test_accuracy": r["test_accuracy"]})

@@ -7,6 +7,7 @@ a checkpoint and exit; the same command resumes.
 """
 
 import concurrent.futures
+import json
 import os
 import queue
 import shlex
@@ -17,11 +18,10 @@ import sys
 import threading
 import time
 
-from lab.runs import read_json, read_metrics, steps_left, steps_saved, time_left, trained, \
-    train_command
-from plumbing import progress
+from lab.runs import FAILED_JSON, notes, read_json, read_metrics, steps_left, steps_saved, \
+    time_left, trained, train_command
+from plumbing import progress, rundir
 from plumbing.errors import UserError
-
 
 
 def visible_gpus():
@@ -35,7 +35,6 @@ def visible_gpus():
         return []
     return [str(i) for i, line in enumerate(l for l in listing.splitlines()
                                              if l.startswith("GPU "))]
-
 
 
 class Runner:
@@ -78,13 +77,21 @@ class Runner:
             os.makedirs(logdir, exist_ok=True)
             with open(os.path.join(logdir, "command.sh"), "w") as f:
                 f.write(shlex.join(train_command(run)) + "\n")
+            failed_json = os.path.join(logdir, FAILED_JSON)
+            if os.path.exists(failed_json):  # an earlier attempt's; this one may succeed
+                os.remove(failed_json)
             log = os.path.join(logdir, "train.log")
             code = self.call(train_command(run), log, gpu)
             done = dict(run, seconds=time.time() - t0, steps=steps_saved(logdir) - first_step)
             if code == 0 or trained(logdir):
                 return dict(done, ok=True)
-            return dict(done, ok=False,
-                        why=None if code is None else f"train.py exit {code}: " + last_line(log))
+            if code is None or code in STOPPED:  # stopped (Ctrl-C, SIGTERM): not a failure
+                return dict(done, ok=False, why=None)
+            why = f"train.py exit {code}: " + last_line(log)
+            # Kept in the run's folder, so the report names the failure after any later
+            # --collect, distinct from a run that was only stopped.
+            rundir.atomic_write(failed_json, json.dumps({"reason": why, "exit": code}))
+            return dict(done, ok=False, why=why)
         finally:
             self.slots.put(gpu)
 
@@ -97,6 +104,9 @@ class Runner:
                     child.send_signal(signum)
 
 
+# train.py's exit statuses after SIGINT / SIGTERM (128 + the signal: it saved a checkpoint).
+STOPPED = (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM)
+
 
 def last_line(path):
     try:
@@ -105,7 +115,6 @@ def last_line(path):
         return lines[-1][:300] if lines else "(no output)"
     except OSError:
         return "(no log)"
-
 
 
 def run_all(plan, jobs):
@@ -141,6 +150,7 @@ def run_all(plan, jobs):
                 steps_left(r, config.get("total_steps", 0))
                 for r in todo if r["logdir"] not in ended], jobs)
             what = run_summary(result["logdir"]) if result["ok"] else "FAILED: " + result["why"]
+            what += "".join(f"; {n}" for n in notes(result["logdir"]) if result["ok"])
             if not result["ok"]:
                 failed.append(result)
             print(f"[{done}/{total}] {result['arm']} seed {result['seed']}: {what} "
@@ -158,7 +168,6 @@ def run_all(plan, jobs):
     if runner.stopping.is_set():
         raise UserError("stopped by SIGTERM; re-run the same command to continue")
     return failed
-
 
 
 def run_summary(logdir):

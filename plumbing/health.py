@@ -12,6 +12,11 @@ from plumbing.errors import UserError
 from plumbing.rundir import atomic_write
 
 
+# A batch-norm run whose moving averages still hold more than this share of their initial values
+# at its end gets a note: evaluation uses those averages.
+SHORT_RUN_SHARE = 0.01
+
+
 def initial_share_left(decay, steps):
     """The share of a moving average's initial value left after `steps` updates: decay^steps."""
     return decay ** steps
@@ -91,7 +96,7 @@ def short_run_note(args, total_steps):
     if not args.bn or args.bn_test_batch_stats:
         return None
     left = initial_share_left(args.bn_decay, total_steps)
-    if left <= 0.01:
+    if left <= SHORT_RUN_SHARE:
         return None
     forgets = math.floor(1000 * 0.001 ** (1 / total_steps)) / 1000  # decay^S <= 0.1 %
     return (f"note: after {total_steps} steps batch norm's moving averages still hold "

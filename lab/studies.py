@@ -3,6 +3,7 @@
     python -m lab.studies                       # every study: source, arms, both scales, estimates,
                                                 # the commands
     python -m lab.studies --time-steps          # measure each study model's train-step time here
+    python -m lab.studies --write-docs          # rewrite the generated blocks of docs/STUDIES.md
 
 A study is a set of arms (train.py settings that differ), the settings every arm shares, seeds and
 a baseline arm, at two scales:
@@ -380,8 +381,12 @@ def describe(name):
             arms_here = (f"{len(p['arms'])} of the {len(arms)} arms ("
                          + ", ".join(f"`{arm_name(a)}`" for a in p["arms"]) + ")")
         model = step_model(name, scale)
+        only = "".join(
+            f" For the arms with {', '.join(f'`{k}={v}`' for k, v in condition.items())}: "
+            + ", ".join(f"`{k}={v}`" for k, v in flags.items()) + "."
+            for condition, flags in p["flags_when"])
         lines += wrap(f"- {scale.capitalize()} scale: {arms_here} x {len(p['seeds'])} seeds = "
-                      f"{runs} runs. Shrinks {p['shrunk']}. Estimated time: "
+                      f"{runs} runs. Shrinks {p['shrunk']}.{only} Estimated time: "
                       + duration(estimate_seconds(name, scale)).replace(" ", "\xa0")
                       + f", one run at a time on a 2-core CPU at {STEP_SECONDS[model]}\xa0s per "
                         f"train step ({model}).")
@@ -396,12 +401,22 @@ def describe(name):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="List the studies, or time their models' steps.")
+    p = argparse.ArgumentParser(
+        description="List the studies, time their models' steps, or rewrite the generated "
+                    "blocks of docs/STUDIES.md.")
     p.add_argument("--time-steps", action="store_true",
                    help="measure the train-step time of each study's models (a few steps each)")
+    p.add_argument("--write-docs", nargs="?", const="", default=None, metavar="PATH",
+                   help="rewrite the generated blocks of PATH (default docs/STUDIES.md)")
     p.add_argument("--study", choices=sorted(STUDIES), nargs="*", default=sorted(STUDIES))
     p.add_argument("--scale", choices=SCALES, default="paper")
     args = p.parse_args(argv)
+    if args.write_docs is not None:
+        from lab import studies_doc
+        path = args.write_docs or studies_doc.DOC
+        changed = studies_doc.write(path)
+        print(f"{os.path.relpath(path)}: {'rewritten' if changed else 'already up to date'}")
+        return 0
     for name in args.study:
         if args.time_steps:
             times = time_steps(name, args.scale)

@@ -97,3 +97,57 @@ def test_time_steps_prints_no_tensorflow_log_lines():
     assert "with the measured step time" in p.stdout
     documented = studies.duration(studies.estimate_seconds("dropout-order", "quick"))
     assert f"~{documented} with the documented one (0.13 s/step, cnn)" in p.stdout, p.stdout
+
+
+def test_docs_studies_md_is_what_write_docs_writes():
+    # Fails whenever docs/STUDIES.md differs from `python -m lab.studies --write-docs`: a hand
+    # edit inside a generated block, or a change of lab/studies.py without rewriting the docs.
+    from lab import studies_doc
+    with open(studies_doc.DOC, encoding="utf-8") as f:
+        committed = f.read()
+    for key in studies_doc.blocks():
+        assert f"<!-- generated: {key} -->" in committed, key  # every block has its place
+    assert studies_doc.render(committed) == committed, \
+        "docs/STUDIES.md is out of date: run python -m lab.studies --write-docs"
+    # The gaaf estimates of the docs are the listing's: both are studies.describe("gaaf").
+    section = committed.split("<!-- generated: study-gaaf -->")[1].split("<!-- end generated")[0]
+    assert section.strip() == "\n".join(studies.describe("gaaf"))
+    for scale in studies.SCALES:
+        estimate = studies.duration(studies.estimate_seconds("gaaf", scale))
+        assert f"Estimated time: {estimate}," in " ".join(section.split())
+
+
+def test_render_replaces_the_blocks_and_keeps_the_hand_written_text():
+    from lab import studies_doc
+    text = ("# Title\nhand\n<!-- generated: a -->\nold\nlines\n<!-- end generated: a -->\n"
+            "more hand\n<!-- generated: b -->\n<!-- end generated: b -->\n")
+    out = studies_doc.render(text, {"a": "new A", "b": "new B"})
+    assert out == ("# Title\nhand\n<!-- generated: a -->\n\nnew A\n\n<!-- end generated: a -->\n"
+                   "more hand\n<!-- generated: b -->\n\nnew B\n\n<!-- end generated: b -->\n")
+    assert studies_doc.render(out, {"a": "new A", "b": "new B"}) == out
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<!-- generated: nope -->\n<!-- end generated: nope -->\n", "no generated block"),
+    ("x\n<!-- generated: a -->\nhand text\n", "not closed"),
+    ("<!-- generated: a -->\n<!-- generated: b -->\n<!-- end generated: b -->\n", "inside"),
+    ("<!-- generated: a -->\n<!-- end generated: b -->\n", "inside"),
+    ("<!-- end generated: a -->\n", "without its start"),
+    ("<!-- generated:a -->\n<!-- end generated: a -->\n", "not a marker"),
+])
+def test_render_refuses_unknown_unclosed_and_malformed_markers(text, message):
+    from lab import studies_doc
+    with pytest.raises(ValueError, match=message):
+        studies_doc.render(text, {"a": "A", "b": "B"})
+
+
+def test_write_docs_rewrites_the_given_file(tmp_path):
+    from lab import studies_doc
+    path = tmp_path / "STUDIES.md"
+    path.write_text("hand\n<!-- generated: study-gaaf -->\nstale\n"
+                    "<!-- end generated: study-gaaf -->\n", encoding="utf-8")
+    assert "rewritten" in listing(["--write-docs", str(path)])
+    assert path.read_text(encoding="utf-8") == studies_doc.render(
+        "hand\n<!-- generated: study-gaaf -->\n<!-- end generated: study-gaaf -->\n")
+    assert "stale" not in path.read_text(encoding="utf-8")
+    assert "up to date" in listing(["--write-docs", str(path)])

@@ -351,7 +351,7 @@ def duration(seconds):
 
 def wrap(text):
     """A paragraph or a '- ' bullet at 100 columns; arm names, flags and the words joined by a
-    no-break space ("33\xa0min") are never split, and the no-break spaces become plain ones."""
+    no-break space ('33\\xa0min') are never split, and the no-break spaces become plain ones."""
     lines = textwrap.wrap(text, 100, subsequent_indent="  " if text.startswith("- ") else "",
                           break_on_hyphens=False, break_long_words=False)
     return [line.replace("\xa0", " ") for line in lines]
@@ -363,6 +363,9 @@ def describe(name):
     two cannot disagree. Source, arms, baseline, seeds, validation split; per scale what it
     shrinks and the estimated time (estimate_seconds at the documented STEP_SECONDS); the
     commands as an indented code block, with the `--collect` step for runs made elsewhere."""
+    def code(flags):  # {"bn": "on"} -> "`bn=on`"
+        return ", ".join(f"`{k}={v}`" for k, v in flags.items())
+
     study = STUDIES[name]
     arms = [arm_name(arm) for arm in study["arms"]]
     val = float(study.get("val_fraction", "0.1"))
@@ -381,10 +384,8 @@ def describe(name):
             arms_here = (f"{len(p['arms'])} of the {len(arms)} arms ("
                          + ", ".join(f"`{arm_name(a)}`" for a in p["arms"]) + ")")
         model = step_model(name, scale)
-        only = "".join(
-            f" For the arms with {', '.join(f'`{k}={v}`' for k, v in condition.items())}: "
-            + ", ".join(f"`{k}={v}`" for k, v in flags.items()) + "."
-            for condition, flags in p["flags_when"])
+        only = "".join(f" For the arms with {code(condition)}: {code(flags)}."
+                       for condition, flags in p["flags_when"])
         lines += wrap(f"- {scale.capitalize()} scale: {arms_here} x {len(p['seeds'])} seeds = "
                       f"{runs} runs. Shrinks {p['shrunk']}.{only} Estimated time: "
                       + duration(estimate_seconds(name, scale)).replace(" ", "\xa0")

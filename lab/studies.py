@@ -1,7 +1,9 @@
 """The four comparisons of the sources, each one command: `python compare.py --study NAME`.
 
-    python -m lab.studies                       # every study: source, arms, both scales, the command
+    python -m lab.studies                       # every study: source, arms, both scales, estimates,
+                                                # the commands
     python -m lab.studies --time-steps          # measure each study model's train-step time here
+    python -m lab.studies --write-docs          # rewrite the generated blocks of docs/STUDIES.md
 
 A study is a set of arms (train.py settings that differ), the settings every arm shares, seeds and
 a baseline arm, at two scales:
@@ -23,14 +25,21 @@ Sources:
                  pooling: the `cnn` model with no dropout, dropout and spatial dropout, in three
                  orders of conv, batch norm, activation, pooling and dropout
 
+Each study also states its source's claims: orderings "arm A > arm B" with the source's figures,
+which lab/verdicts.py judges against the measured runs.
+
 TensorFlow-free except `--time-steps`, so compare.py can list studies instantly.
 """
 
 import argparse
+import os
+import textwrap
 
 from plumbing.errors import UserError, run_script
 
 # Arms are dicts of train.py flags (without the leading --) -> value; booleans are "on" / "off".
+# A study's claims are dicts {"better": arm name, "worse": arm name, "source": the source's
+# figures}, the arm names as arm_name() gives them; plan() keeps those whose arms a scale runs.
 
 
 def product(**axes):
@@ -41,8 +50,46 @@ def product(**axes):
     return arms
 
 
-# The shifts of the GAAF-Keras table (floor variant); its round variant was run at shift -1 only.
-GAAF_SHIFTS = ["5", "4", "3", "2", "1", "0", "-0.5", "-1", "-2", "-3", "-4"]
+def arm_name(arm):
+    """'act=relu,bn=on': the flags an arm sets, in the order the study gives them."""
+    return ",".join(f"{k}={v}" for k, v in arm.items()) or "all"
+
+
+def ranking_claims(ranking, source):
+    """Every pairwise ordering of a ranking (arm names, best first): 5 arms give 10 claims."""
+    return [{"better": better, "worse": worse,
+             "source": f"{source}: rank {i + 1} above rank {j + 1}"}
+            for i, better in enumerate(ranking) for j, worse in enumerate(ranking) if i < j]
+
+
+# Test accuracy (%) of kobiso/GAAF-keras's table (its README, "Test Results"; quoted in
+# docs/STUDIES.md, study 3): ResNet-20 v1, 200 epochs, relu and gaaf-relu (floor variant) at each
+# sigmoid shift; its round variant was run at shift -1 only.
+GAAF_RELU_TEST = "80.84"
+GAAF_FLOOR_TEST = {"5": "65.17", "4": "69.24", "3": "70.42", "2": "74.41", "1": "78.00",
+                   "0": "78.86", "-0.5": "79.45", "-1": "79.48", "-2": "78.00", "-3": "77.68",
+                   "-4": "77.33"}
+GAAF_ROUND_TEST = {"-1": "80.54"}
+GAAF_ARMS = ([{"act": "relu"}]
+             + [{"act": "gaaf-relu", "gaaf-shift": s} for s in GAAF_FLOOR_TEST]
+             + [{"act": "gaaf-relu", "gaaf-variant": "round", "gaaf-shift": s}
+                for s in GAAF_ROUND_TEST])
+
+
+def gaaf_claims():
+    """relu above each gaaf-relu arm of GAAF_ARMS, with the repository's two figures."""
+    claims = []
+    for arm in GAAF_ARMS[1:]:
+        shift = arm["gaaf-shift"]
+        if arm.get("gaaf-variant") == "round":
+            figure = f"gaaf-relu round, shift {shift} {GAAF_ROUND_TEST[shift]}"
+        else:
+            figure = f"gaaf-relu shift {shift} {GAAF_FLOOR_TEST[shift]}"
+        claims.append({"better": "act=relu", "worse": arm_name(arm),
+                       "source": f"the repository's table, test %: relu {GAAF_RELU_TEST}, "
+                                 f"{figure}"})
+    return claims
+
 
 DROPOUT_ORDERS = ["conv-bn-act-pool-drop", "conv-drop-bn-act-pool", "conv-act-bn-pool-drop"]
 
@@ -55,7 +102,8 @@ STUDIES = {
         # The blog reports its curves up to about 50k steps of batch 128: 50,000 steps over
         # 45,000 training images is 143 epochs (352 steps each).
         paper=dict(flags={"recipe": "blog-allcnn", "epochs": "143", "max-steps": "50000"},
-                   shrunk="nothing: the blog's All-CNN, batch 128, about 50k steps"),
+                   shrunk="nothing: the `blog-allcnn` recipe (the blog's All-CNN), 50,000 steps "
+                          "of batch 128 (143 epochs of the 45,000 training images)"),
         # bn-decay 0.9: at the recipe's 0.99, 0.99^78 = 46 % of the moving averages' initial
         # values would remain after 78 steps and the batch-norm arms would be judged on them.
         quick=dict(flags={"recipe": "blog-allcnn", "epochs": "2", "train-subset": "5000",
@@ -65,6 +113,11 @@ STUDIES = {
                           "50,000), batch-norm decay 0.9 instead of 0.99 so that the moving "
                           "averages forget their initial values in 78 steps; the model, batch "
                           "size and validation split are the paper scale's"),
+        # The post's test-accuracy ranking on CIFAR-10 (docs/STUDIES.md, study 1: "source
+        # rank"); it does not rank prelu + BN.
+        claims=ranking_claims(["act=relu,bn=on", "act=elu,bn=off", "act=prelu,bn=off",
+                               "act=elu,bn=on", "act=relu,bn=off"],
+                              "the post's CIFAR-10 test-accuracy ranking"),
     ),
     "dropact": dict(
         source="Liang et al. 2018, Drop-Activation (arXiv 1811.05850), repository "
@@ -75,7 +128,9 @@ STUDIES = {
         baseline="act=relu",
         seeds=[0, 1, 2],
         paper=dict(flags={"recipe": "dropact-resnet56"},
-                   shrunk="nothing: ResNet-56, 200 epochs, lr 0.1 / 10 at epochs 91, 136, 182"),
+                   shrunk="nothing: the `dropact-resnet56` recipe (the repository's "
+                          "pre-activation ResNet-56, 200 epochs, lr 0.1 / 10 at epochs 91, 136, "
+                          "182; the recipe's comment lists what still differs)"),
         # bn-decay 0.97: at the recipe's 0.997, 0.997^468 = 25 % of the moving averages'
         # initial values would remain after the 468 steps (63 % after epoch 2, when validation
         # sat at chance while training reached 39 %); at 0.97, 0.00006 %.
@@ -87,18 +142,29 @@ STUDIES = {
                           "decay 0.97 instead of 0.997 so that the moving averages forget their "
                           "initial values in 468 steps"),
         val_fraction="0.2",  # the repository's own 80/20 split
+        # The repository's table, test % (docs/STUDIES.md, study 2): dropact 93.27, relu 92.58,
+        # rrelu 90.65; the paper's claim, Drop-Activation above both, and the table's relu above
+        # rrelu that the study's verdict table also tests.
+        claims=[
+            {"better": "act=dropact", "worse": "act=relu",
+             "source": "the repository's table, test %: dropact 93.27, relu 92.58 (+0.69)"},
+            {"better": "act=dropact", "worse": "act=rrelu",
+             "source": "the repository's table, test %: dropact 93.27, rrelu 90.65 (+2.62)"},
+            {"better": "act=relu", "worse": "act=rrelu",
+             "source": "the repository's table, test %: relu 92.58, rrelu 90.65 (+1.93)"},
+        ],
     ),
     "gaaf": dict(
         source="Hahn & Choi 2018, GAAF (arXiv 1806.09783), repository kobiso/GAAF-keras "
                "(ResNet-20 on CIFAR-10, Adam, no augmentation)",
-        arms=[{"act": "relu"}]
-        + [{"act": "gaaf-relu", "gaaf-shift": s} for s in GAAF_SHIFTS]
-        + [{"act": "gaaf-relu", "gaaf-variant": "round", "gaaf-shift": "-1"}],
+        arms=GAAF_ARMS,
         baseline="act=relu",
         seeds=[0, 1, 2],
         paper=dict(flags={"recipe": "gaaf-resnet20"},
-                   shrunk="nothing: the repository's ResNet-20, Adam 1e-3 with its step "
-                          "schedule, 200 epochs, no augmentation"),
+                   shrunk="nothing: the `gaaf-resnet20` recipe (the repository's ResNet-20, "
+                          "Adam 1e-3 x0.1, x0.01, x0.001, x0.0005 from epochs 81, 121, 161, 181, "
+                          "200 epochs, no augmentation; the recipe's comment lists what still "
+                          "differs)"),
         # bn-decay 0.97: at the recipe's 0.99, 0.99^390 = 2 % of the moving averages' initial
         # values would remain after the 390 steps; at 0.97, 0.0007 %.
         quick=dict(flags={"recipe": "gaaf-resnet20", "epochs": "5", "train-subset": "10000",
@@ -107,9 +173,14 @@ STUDIES = {
                          {"act": "gaaf-relu", "gaaf-shift": "-1"},
                          {"act": "gaaf-relu", "gaaf-variant": "round", "gaaf-shift": "-1"}],
                    shrunk="5 epochs on 10,000 of the 45,000 training images (390 steps) at "
-                          "a constant lr, batch-norm decay 0.97 instead of 0.99; 4 arms (relu, "
-                          "gaaf-relu floor with shift 4, the paper's choice, and -1, the "
-                          "repository's best, and round with shift -1) instead of 13"),
+                          "a constant lr, batch-norm decay 0.97 instead of 0.99; 4 of the 13 "
+                          "arms: beside relu, gaaf-relu's floor variant at shift 4, the paper's "
+                          "choice, and -1, the repository's best, and its round variant at -1"),
+        # The repository's table (GAAF_*_TEST; docs/STUDIES.md, study 3): relu above every
+        # gaaf-relu arm, "gaaf-relu improved on relu in none of its runs". These are the orderings
+        # its figures show, the ones this study reruns; the paper's general claim that GAAF
+        # improves performance comes with no ResNet-20 figure in docs/STUDIES.md.
+        claims=gaaf_claims(),
     ),
     "dropout-order": dict(
         source="the Stack Exchange question on ordering SpatialDropout2D, BatchNormalization "
@@ -118,10 +189,11 @@ STUDIES = {
         + product(dropout=["dropout", "spatial"], order=DROPOUT_ORDERS),
         baseline="dropout=none,order=conv-bn-act-pool-drop",
         seeds=[0, 1, 2],
-        # The question gives no schedule; the paper scale is this project's: 30 epochs of
-        # momentum SGD with a cosine schedule (train.py's defaults).
         paper=dict(flags={"model": "cnn", "bn": "on", "epochs": "30"},
-                   shrunk="nothing: the question's network with batch norm, 30 epochs"),
+                   shrunk="nothing: the question's network with batch norm; the question gives "
+                          "no schedule, so this is the project's: 30 epochs, momentum 0.9, "
+                          "cosine schedule from 0.05 after a one-epoch warm-up, batch 128 "
+                          "(train.py's defaults)"),
         # 3 epochs of 78 steps: 0.99^234 = 9.5 % of the moving averages' initial values would
         # remain at the end; at 0.97, 0.08 %.
         quick=dict(flags={"model": "cnn", "bn": "on", "epochs": "3", "train-subset": "10000",
@@ -145,34 +217,51 @@ STUDIES = {
                             "batch-norm decay 0.9 so that the moving "
                             "averages forget their initial values in 90 steps; every other "
                             "setting the same at every length"),
+        # The question asks which arrangement is right and states no ordering of its own
+        # (docs/STUDIES.md, study 4: "The question reports no measurements"): no claims.
+        claims=[],
     ),
 }
 # Every study has a quick and a paper scale; some also a budgets scale: the quick grid at several
 # training lengths (compare.py reports the ranking at each length).
 SCALES = ("quick", "paper", "budgets")
 
-
-def arm_name(arm):
-    """'act=relu,bn=on': the flags an arm sets, in the order the study gives them."""
-    return ",".join(f"{k}={v}" for k, v in arm.items()) or "all"
+# Seconds per train step (batch 128) of each study model on an idle 2-core x86-64 CPU, the figures
+# of docs/STUDIES.md, "Time per step on this machine": ResNet-20's 0.307 s (417 images/s,
+# docs/PERFORMANCE.md) times each model's step time relative to ResNet-20 measured in the same
+# round of `--time-steps` (median of the ratios). Every estimate of the listing and of
+# docs/STUDIES.md is estimate_seconds() at these times.
+STEP_SECONDS = {"ResNet-20": 0.307, "cnn": 0.13, "ResNet-56": 1.07, "All-CNN-C": 1.1}
 
 
 def plan(name, scale):
     """{fixed: flags shared by every arm, arms: [flags], seeds, baseline, shrunk, val_fraction,
-    flags_when: [(condition, flags)]: flags added to the arms whose settings match condition}."""
+    flags_when: [(condition, flags)]: flags added to the arms whose settings match condition,
+    budgets: training lengths (--epochs) every arm runs at, source, claims: the source's claims
+    whose two arms this scale runs}."""
     if scale not in STUDIES[name]:
         raise UserError(f"study {name} has no {scale} scale; it has: "
                         + ", ".join(s for s in SCALES if s in STUDIES[name]))
     study, at = STUDIES[name], STUDIES[name][scale]
-    return dict(fixed=dict(at["flags"]), arms=at.get("arms", study["arms"]),
-                budgets=list(at.get("budgets", [])),
+    arms = at.get("arms", study["arms"])
+    names = {arm_name(arm) for arm in arms}
+    return dict(fixed=dict(at["flags"]), arms=arms, budgets=list(at.get("budgets", [])),
                 flags_when=list(at.get("flags_when", [])),
                 seeds=list(study["seeds"]), baseline=study["baseline"], shrunk=at["shrunk"],
-                val_fraction=study.get("val_fraction", "0.1"), source=study["source"])
+                val_fraction=study.get("val_fraction", "0.1"), source=study["source"],
+                claims=[dict(c) for c in study["claims"]
+                        if c["better"] in names and c["worse"] in names])
 
 
 def command(name, scale):
-    return f"python compare.py --study {name} --scale {scale} --out experiments/{name}-{scale}"
+    """The command that runs a study; its runs go to compare.py's default experiments/NAME-SCALE."""
+    return f"python compare.py --study {name} --scale {scale} --data-dir DATA"
+
+
+def collect_command(name, scale):
+    """The command that evaluates a study's chosen checkpoints and writes the report, for runs
+    made by other means (the train.py commands of `compare.py --print-commands`, a job array)."""
+    return command(name, scale) + " --collect"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -189,6 +278,9 @@ def time_steps(name, scale, steps=3, warmup=1, batch_size=128):
     import statistics
     import time
 
+    # As train.py does: before TensorFlow's first import, or its C++ start-up log lines (CPU
+    # features, oneDNN) go to stderr; setdefault lets a user who sets the level keep it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
     import tensorflow as tf
 
@@ -225,52 +317,149 @@ def time_steps(name, scale, steps=3, warmup=1, batch_size=128):
     return out
 
 
-def estimate_seconds(name, scale, step_seconds, startup=15.0, test_images=10000):
-    """Estimated seconds of a study's whole grid, one run at a time, from a train-step time.
-
-    Per run: start-up (TensorFlow, data), the training steps, the validation split once per
-    epoch and the test split once at the end (compare.py runs --no-test-every-epoch), each image
-    evaluated at 1/3 of a training step's time per image (a forward pass without the backward
-    one); CIFAR-10's 50,000 training images.
-    """
+def settings(name, scale):
+    """The train.py settings (argparse names) every arm of a study shares: recipe, then flags."""
     from plumbing import recipes
 
-    p = plan(name, scale)
-    flags = dict(p["fixed"])
-    settings = dict(recipes.RECIPES.get(flags.get("recipe"), {}))
-    settings.update({k.replace("-", "_"): v for k, v in flags.items()})
+    flags = plan(name, scale)["fixed"]
+    out = dict(recipes.RECIPES.get(flags.get("recipe"), {}))
+    out.update({k.replace("-", "_"): v for k, v in flags.items()})
+    return out
+
+
+def step_model(name, scale):
+    """The STEP_SECONDS key of a study's model: 'ResNet-20', 'ResNet-56', 'cnn' or 'All-CNN-C'."""
+    s = settings(name, scale)
+    return {"resnet": f"ResNet-{s.get('depth')}", "allcnn": "All-CNN-C"}.get(s["model"], s["model"])
+
+
+def estimate_seconds(name, scale, step_seconds=None, startup=15.0, test_images=10000):
+    """Estimated seconds of a study's whole grid, one run at a time, from a train-step time.
+
+    `step_seconds`: seconds per train step; by default the documented time of the study's model,
+    STEP_SECONDS[step_model(name, scale)]. Per run: start-up (TensorFlow, data), the training
+    steps, the validation split once per epoch and the test split once at the end (compare.py
+    runs --no-test-every-epoch), each image evaluated at 1/3 of a training step's time per image
+    (a forward pass without the backward one); CIFAR-10's 50,000 training images.
+    """
+    if step_seconds is None:
+        step_seconds = STEP_SECONDS[step_model(name, scale)]
+    p, s = plan(name, scale), settings(name, scale)
     val = int(round(50000 * float(p["val_fraction"])))
-    train_images = min(int(settings.get("train_subset", 50000 - val)), 50000 - val)
-    batch = int(settings.get("batch_size", 128))
+    train_images = min(int(s.get("train_subset", 50000 - val)), 50000 - val)
+    batch = int(s.get("batch_size", 128))
+    # The step times are of batch 128; on a CPU a step's time is close to proportional to the
+    # batch (a batch-32 step: about a quarter).
+    step_seconds *= batch / 128
     steps_per_epoch = train_images // batch
-    epochs = int(settings.get("epochs", 30))
-    steps = epochs * steps_per_epoch
-    if int(settings.get("max_steps", 0) or 0):
-        steps = min(steps, int(settings["max_steps"]))
-        epochs = -(-steps // steps_per_epoch)
     image_seconds = step_seconds / batch / 3  # one image's forward pass
-    per_run = startup + steps * step_seconds + (epochs * val + test_images) * image_seconds
-    return len(p["arms"]) * len(p["seeds"]) * per_run
+    total = 0.0
+    for epochs in [int(b) for b in p["budgets"]] or [int(s.get("epochs", 30))]:
+        steps = epochs * steps_per_epoch
+        if int(s.get("max_steps", 0) or 0):
+            steps = min(steps, int(s["max_steps"]))
+            epochs = -(-steps // steps_per_epoch)
+        total += startup + steps * step_seconds + (epochs * val + test_images) * image_seconds
+    return len(p["arms"]) * len(p["seeds"]) * total
+
+
+def duration(seconds):
+    """'47 min' under two hours, else '8.4 h' or '285 h': no more digits than an estimate has."""
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
+
+
+# --------------------------------------------------------------------------------------------------
+# The listing: `python -m lab.studies`, and the study blocks of docs/STUDIES.md (lab/studies_doc.py)
+# --------------------------------------------------------------------------------------------------
+
+def wrap(text):
+    """A paragraph or a '- ' bullet at 100 columns; arm names, flags and the words joined by a
+    no-break space ('33\\xa0min') are never split, and the no-break spaces become plain ones."""
+    lines = textwrap.wrap(text, 100, subsequent_indent="  " if text.startswith("- ") else "",
+                          break_on_hyphens=False, break_long_words=False)
+    return [line.replace("\xa0", " ") for line in lines]
+
+
+def describe(name):
+    """A study as text lines that are also Markdown: the listing prints them and
+    docs/STUDIES.md holds them as the generated block `study-NAME` (lab/studies_doc.py), so the
+    two cannot disagree. Source, arms, baseline, seeds, validation split; per scale what it
+    shrinks and the estimated time (estimate_seconds at the documented STEP_SECONDS); the
+    commands as an indented code block, with the `--collect` step for runs made elsewhere."""
+    def code(flags):  # {"bn": "on"} -> "`bn=on`"
+        return ", ".join(f"`{k}={v}`" for k, v in flags.items())
+
+    study = STUDIES[name]
+    arms = [arm_name(arm) for arm in study["arms"]]
+    val = float(study.get("val_fraction", "0.1"))
+    lines = wrap(f"Source: {study['source']}.") + [""]
+    lines += wrap(f"- Arms ({len(arms)}): " + ", ".join(f"`{a}`" for a in arms)
+                  + f"; baseline `{study['baseline']}`; seeds "
+                  + ", ".join(str(s) for s in study["seeds"])
+                  + f"; validation split {val:g} of the training images ({50000 * val:,.0f}"
+                    " of CIFAR-10's 50,000), on which each run's checkpoint is chosen.")
+    scales = [scale for scale in SCALES if scale in study]
+    for scale in scales:
+        p = plan(name, scale)
+        runs = len(p["arms"]) * len(p["seeds"]) * max(len(p["budgets"]), 1)
+        if p["arms"] == study["arms"]:
+            arms_here = f"{len(p['arms'])} arms"
+        else:
+            arms_here = (f"{len(p['arms'])} of the {len(arms)} arms ("
+                         + ", ".join(f"`{arm_name(a)}`" for a in p["arms"]) + ")")
+        model = step_model(name, scale)
+        only = "".join(f" For the arms with {code(condition)}: {code(flags)}."
+                       for condition, flags in p["flags_when"])
+        at = f" x {len(p['budgets'])} budgets (epochs {', '.join(p['budgets'])})" \
+            if p["budgets"] else ""
+        lines += wrap(f"- {scale.capitalize()} scale: {arms_here}{at} x {len(p['seeds'])} seeds = "
+                      f"{runs} runs. Shrinks {p['shrunk']}.{only} Estimated time: "
+                      + duration(estimate_seconds(name, scale)).replace(" ", "\xa0")
+                      + f", one run at a time on a 2-core CPU at {STEP_SECONDS[model]}\xa0s per batch-128 "
+                        f"train step ({model}).")
+    lines += [""] + wrap("Commands (DATA: the dataset folder, as train.py's `--data-dir`; the "
+                         f"runs and the report go to `experiments/{name}-SCALE`):")
+    lines += [""] + [f"    {command(name, scale)}" for scale in scales] + [""]
+    lines += wrap("When the runs are made elsewhere (the train.py commands of `--print-commands`, "
+                  "e.g. in a job array), the test evaluation of the chosen checkpoints and the "
+                  "report come afterwards from:")
+    lines += [""] + [f"    {collect_command(name, scale)}" for scale in scales]
+    return lines
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="List the studies, or time their models' steps.")
+    p = argparse.ArgumentParser(
+        description="List the studies, time their models' steps, or rewrite the generated "
+                    "blocks of docs/STUDIES.md.")
     p.add_argument("--time-steps", action="store_true",
                    help="measure the train-step time of each study's models (a few steps each)")
+    p.add_argument("--write-docs", nargs="?", const="", default=None, metavar="PATH",
+                   help="rewrite the generated blocks of PATH (default docs/STUDIES.md)")
     p.add_argument("--study", choices=sorted(STUDIES), nargs="*", default=sorted(STUDIES))
     p.add_argument("--scale", choices=SCALES, default="paper")
     args = p.parse_args(argv)
+    if args.write_docs is not None:
+        from lab import studies_doc
+        path = args.write_docs or studies_doc.DOC
+        changed = studies_doc.write(path)
+        print(f"{os.path.relpath(path)}: {'rewritten' if changed else 'already up to date'}")
+        return 0
     for name in args.study:
         if args.time_steps:
             times = time_steps(name, args.scale)
             slowest = max(times.values())
-            print(f"{name} {args.scale}: the whole grid, one run at a time at {slowest:.3f} "
-                  f"s/step: ~{estimate_seconds(name, args.scale, slowest) / 3600:.1f} h")
+            model = step_model(name, args.scale)
+            print(f"{name} {args.scale}: the whole grid, one run at a time: "
+                  f"~{duration(estimate_seconds(name, args.scale, slowest))} with the measured "
+                  f"step time ({slowest:.3f} s/step, the slowest model timed); "
+                  f"~{duration(estimate_seconds(name, args.scale))} with the documented one "
+                  f"({STEP_SECONDS[model]} s/step, {model})")
             continue
-        for scale in [s for s in SCALES if s in STUDIES[name]]:
-            q = plan(name, scale)
-            print(f"{name} [{scale}]: {len(q['arms'])} arms x {len(q['seeds'])} seeds; "
-                  f"shrinks {q['shrunk']}\n    {command(name, scale)}")
+        print(f"## {name}\n")
+        print("\n".join(describe(name)) + "\n")
     return 0
 
 

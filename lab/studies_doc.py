@@ -1,0 +1,101 @@
+"""The generated blocks of docs/STUDIES.md: `python -m lab.studies --write-docs [PATH]`.
+
+A generated block is the text between two marker lines, which Markdown does not show:
+
+    <!-- generated: KEY -->
+    ... the text of blocks()[KEY], rewritten by --write-docs ...
+    <!-- end generated: KEY -->
+
+Everything outside the blocks is written by hand and kept as it is. A figure that a program
+computes (an arm list, a time estimate, a result) goes in a block, so the document cannot drift
+from the code: tests/test_studies.py fails when docs/STUDIES.md differs from what --write-docs
+writes.
+
+To add blocks, append to `BLOCKS` a function that returns {KEY: Markdown text}, then put the KEY's
+two marker lines where the text belongs in docs/STUDIES.md and run --write-docs.
+"""
+
+import os
+import re
+
+from lab import studies
+
+DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                   "STUDIES.md")
+MARKER = re.compile(r"<!-- (end )?generated: (\S+) -->")
+
+
+def step_seconds_block():
+    """The per-step times every estimate uses (studies.STEP_SECONDS)."""
+    times = ", ".join(f"{model} {seconds}\xa0s" for model, seconds in studies.STEP_SECONDS.items())
+    return {"step-seconds": "\n".join(studies.wrap(
+        f"The estimates use, per train step: {times} (`STEP_SECONDS` in `lab/studies.py`)."))}
+
+
+def study_blocks():
+    """One block per study, `study-NAME`: studies.describe(NAME), which is Markdown already."""
+    return {f"study-{name}": "\n".join(studies.describe(name)) for name in studies.STUDIES}
+
+
+BLOCKS = [step_seconds_block, study_blocks]
+
+
+def blocks():
+    """{KEY: Markdown text} of every function of BLOCKS; a KEY given twice is an error."""
+    out = {}
+    for make in BLOCKS:
+        for key, text in make().items():
+            if key in out:
+                raise ValueError(f"two generators make the block {key!r}")
+            out[key] = text
+    return out
+
+
+def render(text, texts=None):
+    """`text` with the content of every generated block replaced by texts[KEY] (default blocks()).
+
+    Raises ValueError, naming the line, on a marker line whose KEY has no text, an end marker
+    without its start, a start marker inside a block, or a block not closed by the end of the
+    text: each means a hand edit went wrong, and rewriting past it could delete hand-written text.
+    A line that starts like a marker but does not match its exact form is refused too.
+    """
+    texts = blocks() if texts is None else texts
+    out, open_key = [], None
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        if not stripped.startswith(("<!-- generated", "<!-- end generated")):
+            if open_key is None:
+                out.append(line)
+            continue
+        match = MARKER.fullmatch(stripped)
+        if not match:
+            raise ValueError(f"line {number}: not a marker of the form '<!-- generated: KEY -->' "
+                             f"or '<!-- end generated: KEY -->': {line!r}")
+        end, key = match.groups()
+        if key not in texts:
+            raise ValueError(f"line {number}: no generated block is called {key!r}; known: "
+                             + ", ".join(sorted(texts)))
+        if not end and open_key is None:
+            open_key = key
+            out += [line, "", texts[key], ""]
+        elif end and key == open_key:
+            open_key = None
+            out.append(line)
+        else:
+            raise ValueError(f"line {number}: {line!r} inside the block {open_key!r}"
+                             if open_key else f"line {number}: {line!r} without its start")
+    if open_key is not None:
+        raise ValueError(f"the block {open_key!r} is not closed: add "
+                         f"'<!-- end generated: {open_key} -->'")
+    return "\n".join(out)
+
+
+def write(path=DOC):
+    """Rewrite the generated blocks of the file at `path`; True when its text changed."""
+    with open(path, encoding="utf-8") as f:
+        old = f.read()
+    new = render(old)
+    if new != old:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
+    return new != old

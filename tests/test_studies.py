@@ -1,0 +1,153 @@
+"""lab/studies.py: the listing, the time estimates, the sources' claims, `--time-steps`."""
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lab import studies
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def listing(argv=()):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert studies.main(list(argv)) == 0
+    return out.getvalue()
+
+
+def test_the_listing_shows_arms_estimates_and_both_commands_of_every_scale():
+    sections = dict(part.split("\n", 1) for part in listing().split("## ")[1:])
+    assert sorted(sections) == sorted(studies.STUDIES)
+    for name, section in sections.items():
+        lines = [line.strip() for line in section.splitlines()]  # the commands are whole lines
+        text = " ".join(section.split())  # the prose is wrapped: compare it word by word
+        for scale in studies.SCALES:
+            for arm in studies.plan(name, scale)["arms"]:
+                assert f"`{studies.arm_name(arm)}`" in text, (name, arm)
+            estimate = studies.duration(studies.estimate_seconds(name, scale))
+            assert f"{scale.capitalize()} scale: " in text
+            assert f"Estimated time: {estimate}," in text, (name, scale, estimate)
+            run = f"python compare.py --study {name} --scale {scale} --data-dir DATA"
+            assert run in lines and f"{run} --collect" in lines, (name, scale)
+
+
+def test_the_estimates_take_the_documented_step_time_of_the_study_model():
+    assert {(name, scale): studies.step_model(name, scale)
+            for name in studies.STUDIES for scale in studies.SCALES} == {
+        ("blog-allcnn", "quick"): "All-CNN-C", ("blog-allcnn", "paper"): "All-CNN-C",
+        ("dropact", "quick"): "ResNet-20", ("dropact", "paper"): "ResNet-56",
+        ("gaaf", "quick"): "ResNet-20", ("gaaf", "paper"): "ResNet-20",
+        ("dropout-order", "quick"): "cnn", ("dropout-order", "paper"): "cnn"}
+    # gaaf quick by hand: 4 arms x 3 seeds, each 15 s of start-up, 5 epochs of 10,000 // 128 =
+    # 78 steps at 0.307 s, 5 validations of 5,000 images and one test of 10,000 images at a third
+    # of a step's time per image.
+    per_run = 15 + 5 * 78 * 0.307 + (5 * 5000 + 10000) * 0.307 / 128 / 3
+    assert studies.estimate_seconds("gaaf", "quick") == pytest.approx(12 * per_run)
+    assert studies.duration(12 * per_run) == "33 min"
+    assert studies.estimate_seconds("gaaf", "quick", 0.614) == pytest.approx(
+        12 * (2 * per_run - 15))
+
+
+def test_every_claim_names_two_arms_of_its_scale_and_the_source_figures():
+    for name, study in studies.STUDIES.items():
+        kept = []
+        for scale in studies.SCALES:
+            p = studies.plan(name, scale)
+            names = [studies.arm_name(arm) for arm in p["arms"]]
+            for claim in p["claims"]:
+                assert claim["better"] in names and claim["worse"] in names, (name, scale, claim)
+                assert claim["better"] != claim["worse"] and claim["source"]
+            kept += [c for c in study["claims"] if c in p["claims"]]
+        # A claim that names an arm of no scale (a typo) is dropped everywhere: none is.
+        assert all(c in kept for c in study["claims"]), name
+    counts = {(name, scale): len(studies.plan(name, scale)["claims"])
+              for name in studies.STUDIES for scale in studies.SCALES}
+    assert counts == {("blog-allcnn", "quick"): 10, ("blog-allcnn", "paper"): 10,
+                      ("dropact", "quick"): 3, ("dropact", "paper"): 3,
+                      ("gaaf", "quick"): 3, ("gaaf", "paper"): 12,
+                      ("dropout-order", "quick"): 0, ("dropout-order", "paper"): 0}
+
+
+def test_a_scale_drops_the_claims_whose_arms_it_does_not_run():
+    quick = studies.plan("gaaf", "quick")["claims"]
+    assert [c["worse"] for c in quick] == [
+        "act=gaaf-relu,gaaf-shift=4", "act=gaaf-relu,gaaf-shift=-1",
+        "act=gaaf-relu,gaaf-variant=round,gaaf-shift=-1"]
+    assert quick[0]["source"] == ("the repository's table, test %: relu 80.84, gaaf-relu shift 4 "
+                                  "69.24")
+
+
+def test_time_steps_prints_no_tensorflow_log_lines():
+    # The environment of a user who has not set TF_CPP_MIN_LOG_LEVEL: studies.py must set it
+    # before TensorFlow's first import.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    p = subprocess.run([sys.executable, "-m", "lab.studies", "--time-steps", "--study",
+                        "dropout-order", "--scale", "quick"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    noise = [line for line in p.stderr.splitlines()
+             if "tensorflow/" in line or line.startswith(("I0000", "W0000", "E0000"))
+             or "absl::InitializeLog" in line]
+    assert not noise, noise
+    assert "with the measured step time" in p.stdout
+    documented = studies.duration(studies.estimate_seconds("dropout-order", "quick"))
+    assert f"~{documented} with the documented one (0.13 s/step, cnn)" in p.stdout, p.stdout
+
+
+def test_docs_studies_md_is_what_write_docs_writes():
+    # Fails whenever docs/STUDIES.md differs from `python -m lab.studies --write-docs`: a hand
+    # edit inside a generated block, or a change of lab/studies.py without rewriting the docs.
+    from lab import studies_doc
+    with open(studies_doc.DOC, encoding="utf-8") as f:
+        committed = f.read()
+    for key in studies_doc.blocks():
+        assert f"<!-- generated: {key} -->" in committed, key  # every block has its place
+    assert studies_doc.render(committed) == committed, \
+        "docs/STUDIES.md is out of date: run python -m lab.studies --write-docs"
+    # The gaaf estimates of the docs are the listing's: both are studies.describe("gaaf").
+    section = committed.split("<!-- generated: study-gaaf -->")[1].split("<!-- end generated")[0]
+    assert section.strip() == "\n".join(studies.describe("gaaf"))
+    for scale in studies.SCALES:
+        estimate = studies.duration(studies.estimate_seconds("gaaf", scale))
+        assert f"Estimated time: {estimate}," in " ".join(section.split())
+
+
+def test_render_replaces_the_blocks_and_keeps_the_hand_written_text():
+    from lab import studies_doc
+    text = ("# Title\nhand\n<!-- generated: a -->\nold\nlines\n<!-- end generated: a -->\n"
+            "more hand\n<!-- generated: b -->\n<!-- end generated: b -->\n")
+    out = studies_doc.render(text, {"a": "new A", "b": "new B"})
+    assert out == ("# Title\nhand\n<!-- generated: a -->\n\nnew A\n\n<!-- end generated: a -->\n"
+                   "more hand\n<!-- generated: b -->\n\nnew B\n\n<!-- end generated: b -->\n")
+    assert studies_doc.render(out, {"a": "new A", "b": "new B"}) == out
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<!-- generated: nope -->\n<!-- end generated: nope -->\n", "no generated block"),
+    ("x\n<!-- generated: a -->\nhand text\n", "not closed"),
+    ("<!-- generated: a -->\n<!-- generated: b -->\n<!-- end generated: b -->\n", "inside"),
+    ("<!-- generated: a -->\n<!-- end generated: b -->\n", "inside"),
+    ("<!-- end generated: a -->\n", "without its start"),
+    ("<!-- generated:a -->\n<!-- end generated: a -->\n", "not a marker"),
+])
+def test_render_refuses_unknown_unclosed_and_malformed_markers(text, message):
+    from lab import studies_doc
+    with pytest.raises(ValueError, match=message):
+        studies_doc.render(text, {"a": "A", "b": "B"})
+
+
+def test_write_docs_rewrites_the_given_file(tmp_path):
+    from lab import studies_doc
+    path = tmp_path / "STUDIES.md"
+    path.write_text("hand\n<!-- generated: study-gaaf -->\nstale\n"
+                    "<!-- end generated: study-gaaf -->\n", encoding="utf-8")
+    assert "rewritten" in listing(["--write-docs", str(path)])
+    assert path.read_text(encoding="utf-8") == studies_doc.render(
+        "hand\n<!-- generated: study-gaaf -->\n<!-- end generated: study-gaaf -->\n")
+    assert "stale" not in path.read_text(encoding="utf-8")
+    assert "up to date" in listing(["--write-docs", str(path)])

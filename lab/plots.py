@@ -102,7 +102,8 @@ def plot_test(arms, baseline, path):
     ax.set_xlabel("test accuracy % (dots: seeds; point and bar: mean and 95% Student-t "
                   "interval, 3 seeds or more)")
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+    if chance:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

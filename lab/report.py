@@ -280,9 +280,10 @@ def describe(plan, arms):
         for condition, flags in plan.get("flags_when", []))
     budgets = (f" at {len(plan['budgets'])} training budgets (epochs "
                f"{', '.join(plan['budgets'])}, each a whole run with its own schedule)"
-               if plan["budgets"] else "")
-    return [f"Comparison: {what}; {len(set(plan['bases']))} arms{budgets} x seeds "
-            f"{plan['seeds']}; baseline `{plan['baseline']}`.",
+               if plan.get("budgets") else "")
+    arms_count = len(set(plan.get("bases") or plan["names"]))
+    return [f"Comparison: {what}; {arms_count} arms{budgets} x seeds {plan['seeds']}; "
+            f"baseline `{plan['baseline']}`.",
             f"Settings of every arm: `{fixed}`{when}; validation split: "
             f"{plan['val_fraction']:g} of the training files (stratified); dataset "
             f"{config.get('dataset', '?')}.",
@@ -311,19 +312,28 @@ def machine_line(configs):
             f"commit{'s' if len(seen['git_commit']) > 1 else ''} {text['git_commit']}.")
 
 
-def markdown_report(plan, arms, judged, rank):
-    parts = ["# Results", "", *describe(plan, arms), ""]
+def tables_markdown(arms, judged, rank, level="##", images=""):
+    """The tables of a report: one per budget, the claims with their verdicts, the ranking
+    against the budget. Also docs/STUDIES.md's generated result blocks (lab/studies_doc.py),
+    from a committed results.json, with `images` the folder of its plots."""
+    parts = []
     for budget, at in budgets_of(arms):
         if budget is not None:
             steps = max((a["steps"] or 0 for a in at), default=0)
-            parts += [f"## {steps} steps (epochs={budget})", ""]
+            parts += [f"{level} {steps} steps (epochs={budget})", ""]
         parts += [markdown_table(at), ""]
     if judged:
-        parts += ["## The source's claims", "", verdicts.RULE, "", markdown(
+        parts += [f"{level} The source's claims", "", verdicts.RULE, "", markdown(
             CLAIM_COLUMNS, claim_rows(judged)), ""]
-    if plan["budgets"]:
-        parts += ["## The ranking against the training budget", "", *ranking_lines(rank), "",
-                  "![test accuracy against training steps](budgets.png)", ""]
+    if rank:
+        parts += [f"{level} The ranking against the training budget", "", *ranking_lines(rank),
+                  "", f"![test accuracy against training steps]({images}budgets.png)", ""]
+    return parts
+
+
+def markdown_report(plan, arms, judged, rank):
+    parts = ["# Results", "", *describe(plan, arms), ""]
+    parts += tables_markdown(arms, judged, rank)
     parts += ["![learning curves](curves.png)", "", "![test accuracy](test_accuracy.png)", ""]
     return "\n".join(parts)
 

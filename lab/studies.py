@@ -418,8 +418,8 @@ def describe(name):
         lines += wrap(f"- {scale.capitalize()} scale: {arms_here}{at} x {len(p['seeds'])} seeds = "
                       f"{runs} runs. Shrinks {p['shrunk']}.{only} Estimated time: "
                       + duration(estimate_seconds(name, scale)).replace(" ", "\xa0")
-                      + f", one run at a time on a 2-core CPU at {STEP_SECONDS[model]}\xa0s per batch-128 "
-                        f"train step ({model}).")
+                      + f", one run at a time on a 2-core CPU at {STEP_SECONDS[model]}\xa0s per "
+                        f"batch-128 train step ({model}).")
     lines += [""] + wrap("Commands (DATA: the dataset folder, as train.py's `--data-dir`; the "
                          f"runs and the report go to `experiments/{name}-SCALE`):")
     lines += [""] + [f"    {command(name, scale)}" for scale in scales] + [""]

@@ -15,6 +15,7 @@ To add blocks, append to `BLOCKS` a function that returns {KEY: Markdown text}, 
 two marker lines where the text belongs in docs/STUDIES.md and run --write-docs.
 """
 
+import json
 import os
 import re
 
@@ -37,7 +38,29 @@ def study_blocks():
     return {f"study-{name}": "\n".join(studies.describe(name)) for name in studies.STUDIES}
 
 
-BLOCKS = [step_seconds_block, study_blocks]
+def result_blocks():
+    """One block per committed study, `results-NAME`: the tables of docs/studies/NAME/results.json
+    (report.tables_markdown), the files `python compare.py --collect --out docs/studies/NAME`
+    rebuilds from the runs' files kept beside it."""
+    from lab import report
+
+    out = {}
+    folder = os.path.join(os.path.dirname(DOC), "studies")
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name, "results.json")
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+        lines = [results["setup"][0], "", results["setup"][-1], ""]
+        lines += report.tables_markdown(results["arms"], results.get("claims") or [],
+                                        results.get("ranking"), level="####",
+                                        images=f"studies/{name}/")
+        out[f"results-{name}"] = "\n".join(lines).rstrip()
+    return out
+
+
+BLOCKS = [step_seconds_block, study_blocks, result_blocks]
 
 
 def blocks():

@@ -214,11 +214,13 @@ def test_refuses_no_validation_split_and_unknown_baseline(tmp_path):
 
 def test_every_study_plan_is_well_formed():
     for name in studies.STUDIES:
-        for scale in studies.SCALES:
+        for scale in [s for s in studies.SCALES if s in studies.STUDIES[name]]:
             p = studies.plan(name, scale)
             names = [studies.arm_name(a) for a in p["arms"]]
             assert p["baseline"] in names and len(set(names)) == len(names)
             assert len(p["seeds"]) >= 3 and p["shrunk"]
+    with pytest.raises(UserError, match="has no budgets scale; it has: quick, paper"):
+        studies.plan("gaaf", "budgets")
 
 
 def test_quick_scales_let_batch_norm_forget_its_initial_statistics(capsys):
@@ -226,7 +228,7 @@ def test_quick_scales_let_batch_norm_forget_its_initial_statistics(capsys):
     # variance 1); a quick scale judged on them shows chance accuracy on validation while it
     # trains (seen: a dropact quick run at 39 % training, 10 % validation accuracy).
     import train
-    from lab.diagnostics import initial_share_left
+    from plumbing.health import initial_share_left
     for name in studies.STUDIES:
         assert compare.main(["--study", name, "--scale", "quick", "--print-commands"]) == 0
         for line in capsys.readouterr().out.splitlines():
@@ -263,9 +265,11 @@ def test_dead_runs_count_and_are_named(experiment, tmp_path):
     code, text = run_compare(GRID + ["--out", copy, "--collect"])
     assert code == 0
     elu = results(copy)["arms"][1]
-    assert elu["n"] == 2  # still in the statistics ...
-    assert len(elu["unhealthy"]) == 1 and elu["unhealthy"][0].startswith("seed 1: dead")
-    assert "seed 1: dead" in open(os.path.join(copy, "results.md")).read()  # ... and named
+    assert elu["n"] == 2  # still in the statistics, at the accuracy of chance ...
+    assert elu["test_by_seed"]["1"] == 0.1 and elu["runs"][1]["state"] == "dead"
+    assert elu["test"]["mean"] == pytest.approx((elu["runs"][0]["test_accuracy"] + 0.1) / 2)
+    assert "seed 1 dead (counted at chance)" in elu["notes"]
+    assert "seed 1 dead (counted at chance)" in open(os.path.join(copy, "results.md")).read()
 
 
 def test_a_reader_that_closes_the_pipe_gets_no_traceback():
@@ -303,6 +307,176 @@ def test_a_run_that_diverged_before_its_first_epoch_is_reported_not_a_crash(expe
     assert code == 0, text
     elu = results(copy)["arms"][1]
     seed0 = report.collect_run(dict(seed=0, logdir=os.path.join(copy, "act-elu", "seed-0")))
-    assert elu["n"] == 1 and elu["unhealthy"] == ["seed 1: diverged: non-finite loss at step 3"]
+    # Counted, at chance, in every column of its row (the failure is the arm's result).
+    assert elu["n"] == 2 and elu["notes"][0] == "seed 1 diverged (counted at chance)"
+    assert elu["val"]["mean"] == pytest.approx((seed0["val_accuracy"] + 0.1) / 2)
     assert elu["seconds_per_epoch"] == pytest.approx(seed0["seconds_per_epoch"])
     assert "diverged" in open(os.path.join(copy, "results.md")).read()
+
+
+# --------------------------------------------------------------------------------------------------
+# A folder holds one grid; every check before the first run; failures named; notes; plots
+# --------------------------------------------------------------------------------------------------
+
+def replaced(argv, old, new):
+    return [new if a == old else a for a in argv]
+
+
+def test_a_folder_refuses_another_grid_and_extends_on_request(experiment, tmp_path):
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    before = open(os.path.join(copy, "results.md")).read()
+    three_epochs = GRID[:GRID.index("--epochs")] + ["--epochs", "3"] + \
+        GRID[GRID.index("--epochs") + 2:]
+    with pytest.raises(UserError, match="other settings \\(--epochs: 2 in the folder, 3 now\\)"):
+        compare.main(three_epochs + ["--out", copy])
+    cnn = [a for a in replaced(GRID, "resnet", "cnn") if a not in ("--depth", "8")]
+    with pytest.raises(UserError, match="--model: resnet in the folder, cnn now"):
+        compare.main(cnn + ["--out", copy, "--collect"])
+    with pytest.raises(UserError, match="adds act=gelu, leaves out act=elu.*add --extend"):
+        compare.main(replaced(GRID, "relu,elu", "relu,gelu") + ["--out", copy])
+    assert open(os.path.join(copy, "results.md")).read() == before  # nothing rewritten
+    # A folder without its grid record (made before compare.py kept one): each run's
+    # config.json is checked, so its report cannot state settings its runs did not use.
+    os.remove(os.path.join(copy, compare.GRID_JSON))
+    with pytest.raises(UserError, match="act-relu/seed-0: epochs 2 in its config.json, 3 in"):
+        compare.main(three_epochs + ["--out", copy, "--collect"])
+    # --extend keeps the old arms and seeds and adds the new ones; other settings stay refused.
+    old = runs.read_json(os.path.join(out, compare.GRID_JSON))
+    new = dict(old, arms=[{"act": "relu"}, {"act": "gelu"}], seeds=[0, 1, 2])
+    merged = compare.merge_grids(old, new, extend=True)
+    assert merged["arms"] == [{"act": "relu"}, {"act": "elu"}, {"act": "gelu"}]
+    assert merged["seeds"] == [0, 1, 2] and merged["fixed"] == old["fixed"]
+    with pytest.raises(UserError, match="other settings"):
+        compare.merge_grids(old, dict(new, fixed=dict(old["fixed"], epochs="3")), extend=True)
+
+
+def test_collect_without_runs_says_so_and_writes_nothing(experiment, tmp_path):
+    missing = str(tmp_path / "none")
+    with pytest.raises(UserError, match="holds no run of this grid yet.*nothing written"):
+        compare.main(GRID + ["--out", missing, "--collect"])
+    with pytest.raises(UserError, match="has no grid.json"):
+        compare.main(["--collect", "--out", missing])
+    assert not os.path.exists(missing)
+    # With only --out, --collect rebuilds a folder's report from the grid it recorded.
+    out, _ = experiment
+    before = results(out)
+    code, _ = run_compare(["--collect", "--out", out])
+    assert code == 0 and results(out) == before
+
+
+def test_a_missing_dataset_and_a_bad_arm_stop_before_any_run(tmp_path):
+    out = str(tmp_path / "exp")
+    with pytest.raises(UserError, match="does not exist"):
+        compare.main(["--dataset", "cifar10", "--data-dir", str(tmp_path / "no-data"),
+                      "--act", "relu,elu", "--epochs", "1", "--out", out])
+    assert not os.path.exists(out)
+    with pytest.raises(UserError, match="arm 'depth=9'.*6n\\+2 \\(n >= 1\\): 8, 14, 20"):
+        compare.main(["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8,9",
+                      "--out", out])
+    assert not os.path.exists(out)
+
+
+def test_a_failed_run_is_named_failed_with_its_reason(tmp_path):
+    # A run that train.py gives up on at run time (a batch larger than the training split).
+    out = str(tmp_path / "exp")
+    code, text = run_compare(["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8",
+                              "--batch-size", "2000", "--seeds", "0", "--epochs", "1",
+                              "--act", "relu", "--out", out])
+    assert code == 1
+    assert "[1/1] all seed 0: FAILED: train.py exit 2: error: --batch-size 2000" in text
+    arm = results(out)["arms"][0]
+    assert arm["runs"][0]["state"] == "failed" and arm["n"] == 0 and arm["started"] == 1
+    assert arm["notes"][0].startswith("seed 0 failed: train.py exit 2: error: --batch-size")
+    # Without the record it would be a run that is only not finished yet.
+    os.remove(os.path.join(out, "all", "seed-0", runs.FAILED_JSON))
+    assert runs.state(os.path.join(out, "all", "seed-0")) == "not started"
+
+
+def test_the_short_run_note_reaches_the_console_and_the_report(experiment):
+    # 2 epochs of 9 steps at decay 0.99: 0.99^18 = 83 % of the initial values remain.
+    out, text = experiment
+    note = "BN moving averages still hold 83 % of their initial values after 18 steps"
+    assert all(note in line for line in text.splitlines() if line.startswith("["))
+    assert note in open(os.path.join(out, "results.md")).read()
+
+
+def test_small_n_and_the_units_are_stated(experiment):
+    out, _ = experiment
+    md = open(os.path.join(out, "results.md")).read()
+    assert "n = 2: too few seeds" in md and "[-" not in md.split("Δ")[0]
+    import csv
+    with open(os.path.join(out, "results.csv")) as f:
+        rows = list(csv.DictReader(f))
+    elu = results(out)["arms"][1]
+    assert float(rows[1]["test_mean_pct"]) == pytest.approx(100 * elu["test"]["mean"])
+    assert float(rows[1]["diff_mean_pp"]) == pytest.approx(100 * elu["diff"]["mean"])
+    assert compare.parse_grid(["--act", "relu, elu"], {"act": "value"}) == \
+        ({}, {"act": ["relu", "elu"]})
+
+
+def test_the_plots_show_whole_epochs_the_baseline_and_chance(experiment, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    from lab import plots
+    out, _ = experiment
+    plan = compare.make_plan(runs.read_json(os.path.join(out, compare.GRID_JSON)), out)
+    arms = report.collect(plan)
+    for arm in arms:  # as after one epoch
+        for r in arm["runs"]:
+            r["curves"] = {k: v[:1] for k, v in r["curves"].items()}
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    plots.plot_curves(arms, str(tmp_path / "curves.png"))
+    plots.plot_test(arms, plan["baseline"], str(tmp_path / "test.png"))
+    curves, test = figures
+    for ax in curves.axes:
+        assert list(ax.get_xticks()) == [1.0] and ax.get_legend() is None
+    assert curves.legends  # below the axes, not over the data
+    labels = [t.get_text() for t in test.axes[0].get_yticklabels()]
+    assert "act=relu (baseline)" in labels
+    assert any(list(line.get_xdata()) == [10.0, 10.0] for line in test.axes[0].get_lines())
+
+
+def test_claims_get_one_verdict_rule_and_the_hparams_are_written(experiment):
+    from lab import verdicts
+    out, _ = experiment
+    plan = compare.make_plan(runs.read_json(os.path.join(out, compare.GRID_JSON)), out)
+    plan["claims"] = [{"better": "act=elu", "worse": "act=relu", "source": "a source: 2 > 1"},
+                      {"better": "act=relu", "worse": "act=elu", "source": "the other way"}]
+    arms = report.collect(plan)
+    judged = report.judge_claims(plan, arms)
+    by_seed = {a["base"]: a["test_by_seed"] for a in arms}
+    assert [c["verdict"] for c in judged] == [c["verdict"] for c in verdicts.judge(
+        plan["claims"], by_seed)]
+    assert judged[0]["p_adjusted"] == pytest.approx(min(1, 2 * judged[0]["p_value"]))
+    md = report.markdown_report(plan, arms, judged, None)
+    assert verdicts.RULE in md and "a source: 2 > 1" in md
+    # TensorBoard's HParams dashboard: each counted run's settings and final figures.
+    from tensorflow.core.util import event_pb2
+    import tensorflow as tf
+    folder = os.path.join(logdirs(out)["elu", 1], "hparams")
+    values = {}
+    for name in os.listdir(folder):
+        for record in tf.data.TFRecordDataset(os.path.join(folder, name)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for v in event.summary.value:
+                if v.tag == "test_accuracy":
+                    values[v.tag] = tf.make_ndarray(v.tensor).item()
+    elu = results(out)["arms"][1]
+    assert values["test_accuracy"] == pytest.approx(elu["test_by_seed"]["1"])
+
+
+def test_budgets_are_compared_at_equal_length(capsys):
+    # --epochs 1,3 is two training budgets: the baseline names an arm without its length, and
+    # each arm is compared with the baseline at the same length.
+    assert compare.main(["--dataset", "cifar10-sample", "--act", "relu,elu", "--epochs", "1,3",
+                         "--baseline", "act=relu", "--print-commands"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 12 and sum(" --epochs 3 " in line for line in lines) == 6
+    plan = compare.make_plan(compare.make_grid(compare.build_parser().parse_known_args(
+        ["--act", "relu,elu", "--epochs", "1,3"])[0], ["--dataset", "cifar10-sample", "--act",
+                                                         "relu,elu", "--epochs", "1,3"],
+        compare.train_flag_kinds()), "unused")
+    assert plan["budgets"] == ["1", "3"] and plan["baseline"] == "act=relu"
+    assert sorted(set(plan["bases"])) == ["act=elu", "act=relu"]

@@ -80,12 +80,24 @@ def collect_run(run):
                 epochs=len(records), steps=config.get("total_steps"),
                 val_accuracy=val, test_accuracy=test,
                 chosen_epoch=chosen["epoch"] if chosen else None,
-                seconds_per_epoch=(sum(r["seconds"] for r in records) / len(records)
-                                   if records else None),
+                seconds_per_epoch=seconds_per_epoch(records, config.get("steps_per_epoch")),
                 curves=dict(epoch=[r["epoch"] for r in records],
                             train_loss=[r["train_loss"] for r in records],
                             val_accuracy=[r.get("val_accuracy") for r in records]),
                 config=config)
+
+
+def seconds_per_epoch(records, steps_per_epoch):
+    """Seconds per whole epoch: the time of the epochs in metrics.jsonl over the epochs' worth of
+    steps they trained. An epoch finished after a resume ("resumed_at_step") trained only its
+    remaining steps, and counts as that fraction of an epoch, not as a whole one."""
+    if not records:
+        return None
+    if not steps_per_epoch:
+        return sum(r["seconds"] for r in records) / len(records)
+    steps = sum(r["step"] - r.get("resumed_at_step", (r["epoch"] - 1) * steps_per_epoch)
+                for r in records)
+    return sum(r["seconds"] for r in records) / (steps / steps_per_epoch) if steps else None
 
 
 def parameter_count(config):

@@ -108,6 +108,14 @@ class Runner:
 STOPPED = (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM)
 
 
+def epochs_of(run, config):
+    """A run's --epochs (its train.py flags), or that of `config` when the grid does not set it:
+    with training budgets the runs still to start differ in length from the one that ended."""
+    argv = run["train_argv"]
+    return int(argv[argv.index("--epochs") + 1]) if "--epochs" in argv else \
+        config.get("epochs", 0)
+
+
 def last_line(path):
     try:
         with open(path) as f:
@@ -147,7 +155,7 @@ def run_all(plan, jobs):
             # checkpoint) at this invocation's seconds per step of one run, `jobs` at a time.
             config = read_json(os.path.join(result["logdir"], "config.json")) or {}
             eta = steps and time_left(seconds / steps, [
-                steps_left(r, config.get("total_steps", 0))
+                steps_left(r, config.get("steps_per_epoch", 0) * epochs_of(r, config))
                 for r in todo if r["logdir"] not in ended], jobs)
             what = run_summary(result["logdir"]) if result["ok"] else "FAILED: " + result["why"]
             what += "".join(f"; {n}" for n in notes(result["logdir"]) if result["ok"])

@@ -480,3 +480,12 @@ def test_budgets_are_compared_at_equal_length(capsys):
         compare.train_flag_kinds()), "unused")
     assert plan["budgets"] == ["1", "3"] and plan["baseline"] == "act=relu"
     assert sorted(set(plan["bases"])) == ["act=elu", "act=relu"]
+
+
+def test_seconds_per_epoch_counts_a_resumed_epoch_as_the_part_it_trained():
+    # 10 steps an epoch: a whole epoch in 100 s, then the last 4 steps of an epoch in 40 s after
+    # a resume at step 16: 140 s for 1.4 epochs is 100 s an epoch (the mean of records: 70 s).
+    records = [{"epoch": 1, "step": 10, "seconds": 100.0},
+               {"epoch": 2, "step": 20, "seconds": 40.0, "resumed_at_step": 16}]
+    assert report.seconds_per_epoch(records, 10) == pytest.approx(100.0)
+    assert report.seconds_per_epoch(records[:1], 10) == pytest.approx(100.0)

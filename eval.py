@@ -11,6 +11,12 @@ The model is rebuilt from the log directory's config.json alone and run in infer
 batch-norm statistics, no dropout, expected value of random activations). The images are
 normalised with the constants of the training set (config.json), whatever set is evaluated.
 
+Which batch-norm statistics normalised the model is written into every output (the json's
+`bn_statistics`, the confusion matrix's title, the table's `bn stats` column), since each mode gives
+another accuracy for the same checkpoint: `moving` (the moving averages, the default), `recomputed`
+on N training images (`--recompute-bn-stats`), `batch` statistics of each test batch of B images
+(`--bn-test-batch-stats`), or none for a model without batch norm.
+
 `--logdir` takes runs (folders with a config.json) or folders to search for runs at any depth,
 as `tensorboard --logdir` does; anything else is skipped with a line saying so.
 
@@ -80,15 +86,18 @@ def build_parser():
     p.add_argument("--data-dir", default=None,
                    help="where the dataset to evaluate on is (default: where training found it)")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--bn-test-batch-stats", action="store_true",
-                   help="educational: normalise with each test batch's own statistics instead of "
-                        "the moving averages (the mistake in the blog post '激活函数(relu,prelu,"
-                        "elu,+BN)对比on cifar10'); results depend on --batch-size")
-    p.add_argument("--recompute-bn-stats", action="store_true",
-                   help="first set every batch-norm layer's moving mean / variance to the exact "
-                        "statistics of its input in inference mode over 5,000 of the run's "
-                        "training images (models/probes.py): the remedy for the variance shift of "
-                        "dropout before BN and for short runs")
+    # Batch statistics at test time never read the moving averages, recomputed or not.
+    statistics = p.add_mutually_exclusive_group()
+    statistics.add_argument("--bn-test-batch-stats", action="store_true",
+                            help="educational: normalise with each test batch's own statistics "
+                                 "instead of the moving averages (the mistake in the blog post "
+                                 "'激活函数(relu,prelu,elu,+BN)对比on cifar10'); results depend on "
+                                 "--batch-size")
+    statistics.add_argument("--recompute-bn-stats", action="store_true",
+                            help="first set every batch-norm layer's moving mean / variance to the "
+                                 "exact statistics of its input in inference mode over 5,000 of "
+                                 "the run's training images (models/probes.py): the remedy for "
+                                 "the variance shift of dropout before BN and for short runs")
     p.add_argument("--row-normalized", action="store_true",
                    help="confusion matrix in shares of each true class instead of counts")
     p.add_argument("--plot", default=None, metavar="PNG",
@@ -247,6 +256,37 @@ def recompute_on_training_images(model, config, images=5000, data_dir=None):
     train_x, _ = subset(*splits["train"], images)
     probes.recompute_bn_stats(model, normalized_batches(train_x, config))
     return int(len(train_x))
+
+
+def bn_statistics(config, args, recomputed_on=None):
+    """Which statistics batch norm normalised with: the json's `bn_statistics`.
+
+    None: the model has no batch norm. {"mode": "moving"}: the moving averages training left.
+    {"mode": "recomputed", "images": N}: moving averages replaced by the exact statistics of N
+    training images (`--recompute-bn-stats`, recompute_on_training_images returns N).
+    {"mode": "batch", "batch_size": B}: each test batch's own statistics, so the result depends
+    on B (`--bn-test-batch-stats`, or a run trained with it: its config builds such a model).
+    """
+    if not config["bn"]:
+        return None
+    if args.bn_test_batch_stats or config["model_config"]["bn_test_batch_stats"]:
+        return {"mode": "batch", "batch_size": args.batch_size}
+    if recomputed_on is not None:
+        return {"mode": "recomputed", "images": recomputed_on}
+    return {"mode": "moving"}
+
+
+def bn_statistics_words(statistics):
+    """(long, short) words for a bn_statistics value: titles and log lines; the table's column."""
+    if statistics is None:
+        return "no batch norm", "none"
+    if statistics["mode"] == "batch":
+        return (f"BN: batch statistics (batch {statistics['batch_size']})",
+                f"batch {statistics['batch_size']}")
+    if statistics["mode"] == "recomputed":
+        return (f"BN: statistics recomputed on {statistics['images']:,} training images",
+                f"recomputed {statistics['images']:,}")
+    return "BN: moving statistics", "moving"
 
 
 def eval_dataset(config, args):
@@ -456,14 +496,17 @@ def evaluate_logdir(logdir, args):
     model, config, checkpoint, step = restore_model(logdir, args.checkpoint, args.best,
                                                     args.bn_test_batch_stats)
     kind = "best" if args.best else f"step-{step}" if args.checkpoint else "last"
+    recomputed_on = None
     if args.recompute_bn_stats and config["bn"]:
-        n = recompute_on_training_images(model, config)
-        print(f"{logdir}: batch-norm statistics recomputed on {n:,} training images", flush=True)
+        recomputed_on = recompute_on_training_images(model, config)
+        print(f"{logdir}: batch-norm statistics recomputed on {recomputed_on:,} training images",
+              flush=True)
+    statistics = bn_statistics(config, args, recomputed_on)
+    statistics_words, _ = bn_statistics_words(statistics)
     dataset, data_dir = eval_dataset(config, args)
     images, labels = load_images(dataset, data_dir, config, args.split)
-    mode = f", batch statistics at batch {args.batch_size}" if args.bn_test_batch_stats else ""
     print(f"evaluating {logdir}: {kind} checkpoint (step {step}) on the {args.split} split of "
-          f"{dataset} ({len(labels):,} images){mode}", flush=True)
+          f"{dataset} ({len(labels):,} images), {statistics_words}", flush=True)
     predict = make_predictor(model, config)
     probs = probabilities(predict, images, args.batch_size)
     mapping = None
@@ -474,19 +517,18 @@ def evaluate_logdir(logdir, args):
     result.update(logdir=logdir, checkpoint=checkpoint, checkpoint_kind=kind, step=step,
                   split=args.split, dataset=dataset, data_dir=data_dir,
                   trained_on=config["dataset"], bn_test_batch_stats=args.bn_test_batch_stats,
-                  batch_size=args.batch_size, model=config["model"], act=config["act"],
-                  bn=config["bn"], health=state)
+                  bn_statistics=statistics, batch_size=args.batch_size, model=config["model"],
+                  act=config["act"], bn=config["bn"], health=state)
     name = output_name(config, kind, args.split, dataset, args)
     json_path = os.path.join(logdir, f"eval-{name}.json")
     with open(json_path, "w") as f:
         json.dump(result, f, indent=1)
     names = cifar_input.class_names(data_dir, dataset, config["labels"])
     png_path = os.path.join(logdir, f"confusion-{name}.png")
-    mode = f", batch statistics (batch {args.batch_size})" if args.bn_test_batch_stats else \
-        ", moving statistics" if config["bn"] else ""
     plot_confusion(result["confusion"], names, png_path,
                    f"{os.path.basename(os.path.normpath(logdir))}: {dataset} {args.split}, "
-                   f"{kind} checkpoint (step {step}){mode}\ntop-1 {100 * result['top1']:.2f}%",
+                   f"{kind} checkpoint (step {step})\n"
+                   f"top-1 {100 * result['top1']:.2f}%, {statistics_words}",
                    row_normalized=args.row_normalized)
     print(f"  wrote {json_path} and {png_path}")
     if args.export:
@@ -494,6 +536,30 @@ def evaluate_logdir(logdir, args):
         print(f"  exported SavedModel to {args.export} (model = tf.saved_model.load("
               f"{args.export!r}); model(uint8 images) -> probabilities)")
     return result
+
+
+def print_table(results):
+    """One row per run; `bn stats` says which batch-norm statistics gave its numbers."""
+    header = f"{'logdir':<32} {'model':<8} {'act':<10} {'bn stats':<17} {'step':>7} " \
+             f"{'top-1':>7} {'top-5':>7} {'loss':>7} {'ECE':>6}"
+    print()
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        _, statistics = bn_statistics_words(r["bn_statistics"])
+        print(f"{r['logdir'][-32:]:<32} {r['model']:<8} {r['act']:<10} {statistics:<17} "
+              f"{r['step']:>7} {100 * r['top1']:>6.2f}% {100 * r['top5']:>6.2f}% "
+              f"{r['loss']:>7.4f} {r['ece']:>6.4f}")
+        if "superclass_top1" in r:
+            print(f"{'':<32} superclass top-1 {100 * r['superclass_top1']:.2f}%")
+        if r["health"]:
+            print(f"{'':<32} ^ {r['health']}: its numbers mean nothing")
+    key = {"moving": "moving = the moving averages of training",
+           "recomputed": "recomputed N = recomputed on N training images",
+           "batch": "batch B = each test batch's own statistics, B images a batch"}
+    modes = {r["bn_statistics"]["mode"] for r in results if r["bn_statistics"]}
+    if modes:
+        print("bn stats: " + "; ".join(words for mode, words in key.items() if mode in modes))
 
 
 def main(argv=None):
@@ -514,21 +580,7 @@ def main(argv=None):
     if args.plot:
         plot_curves(runs, args.plot, [r["trained_on"] for r in results])
         print(f"  wrote the learning curves to {args.plot}")
-
-    header = f"{'logdir':<32} {'model':<8} {'act':<10} {'bn':<3} {'step':>7} {'top-1':>7} " \
-             f"{'top-5':>7} {'loss':>7} {'ECE':>6}"
-    print()
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        bn = "yes" if r["bn"] else "no"
-        print(f"{r['logdir'][-32:]:<32} {r['model']:<8} {r['act']:<10} {bn:<3} {r['step']:>7}"
-              f" {100 * r['top1']:>6.2f}% {100 * r['top5']:>6.2f}% "
-              f"{r['loss']:>7.4f} {r['ece']:>6.4f}")
-        if "superclass_top1" in r:
-            print(f"{'':<32} superclass top-1 {100 * r['superclass_top1']:.2f}%")
-        if r["health"]:
-            print(f"{'':<32} ^ {r['health']}: its numbers mean nothing")
+    print_table(results)
     return 0
 
 

@@ -247,6 +247,65 @@ def test_confusion_plot_names_dataset_step_and_mode(run, monkeypatch, tmp_path):
     assert "moving statistics" in ax.get_title()
 
 
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """A run without batch norm: 3 steps."""
+    logdir = str(tmp_path_factory.mktemp("evalplainrun"))
+    argv = [a for a in TINY if a != "--bn"] + ["--no-bn", "--max-steps", "3", "--logdir", logdir]
+    assert train.main(argv) == 0
+    return logdir
+
+
+def table_row(out, logdir):
+    """The row of `logdir` in the printed table (its first column: the last 32 characters)."""
+    [row] = [line for line in out.splitlines() if line.startswith(logdir[-32:] + " ")]
+    return row
+
+
+@pytest.mark.parametrize("flags, statistics, title, column", [
+    ([], {"mode": "moving"}, "BN: moving statistics", "moving"),
+    (["--recompute-bn-stats"], {"mode": "recomputed", "images": 1000},  # the sample's 1,000
+     "BN: statistics recomputed on 1,000 training images", "recomputed 1,000"),
+    (["--bn-test-batch-stats", "--batch-size", "50"], {"mode": "batch", "batch_size": 50},
+     "BN: batch statistics (batch 50)", "batch 50"),
+])
+def test_every_output_says_which_bn_statistics(run, flags, statistics, title, column, capsys,
+                                               monkeypatch):
+    """--recompute-bn-stats was titled "moving statistics", had no json field and a plain row."""
+    kept = figures_of(monkeypatch)
+    assert evaluate.main(["--logdir", run, *flags]) == 0
+    out = capsys.readouterr().out
+    name = {"moving": "test-last", "recomputed": "test-last-bnrecomputed",
+            "batch": "test-last-batchstats50"}[statistics["mode"]]
+    result = json.load(open(os.path.join(run, f"eval-{name}.json")))
+    assert result["bn_statistics"] == statistics
+    (fig,) = kept
+    assert fig.axes[0].get_title().endswith(f"\ntop-1 {100 * result['top1']:.2f}%, {title}")
+    assert f" {column:<17} " in table_row(out, run) and "bn stats" in out
+    assert f"images), {title}" in out  # the "evaluating ..." line
+
+
+def test_a_run_without_batch_norm_says_so(plain_run, capsys, monkeypatch):
+    kept = figures_of(monkeypatch)
+    assert evaluate.main(["--logdir", plain_run, "--recompute-bn-stats"]) == 0  # nothing to do
+    result = json.load(open(os.path.join(plain_run, "eval-test-last-bnrecomputed.json")))
+    assert result["bn_statistics"] is None and result["bn"] is False
+    assert "no batch norm" in kept[0].axes[0].get_title()
+    assert f" {'none':<17} " in table_row(capsys.readouterr().out, plain_run)
+
+
+def test_bn_statistics_of_a_run_trained_with_batch_statistics_and_conflicting_flags(run):
+    """A run trained with --bn-test-batch-stats builds a model that uses them at test time too;
+    batch statistics never read the moving averages, so recomputing them as well is refused."""
+    import argparse
+    config = {"bn": True, "model_config": {"bn_test_batch_stats": True}}
+    args = argparse.Namespace(bn_test_batch_stats=False, batch_size=100)
+    assert evaluate.bn_statistics(config, args) == {"mode": "batch", "batch_size": 100}
+    assert evaluate.bn_statistics(config, args, recomputed_on=1000)["mode"] == "batch"
+    with pytest.raises(SystemExit):
+        evaluate.main(["--logdir", run, "--bn-test-batch-stats", "--recompute-bn-stats"])
+
+
 def test_learning_curves_show_train_and_test_loss_with_markers(run, val_run, monkeypatch,
                                                                tmp_path):
     kept = figures_of(monkeypatch)

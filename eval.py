@@ -41,6 +41,7 @@ Metrics:
 import argparse
 import json
 import os
+import re
 
 # TensorFlow's start-up INFO and WARNING lines would come before the project's own; errors still
 # show. Set before TensorFlow is imported (it reads the variable once).
@@ -50,6 +51,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # files only, no display needed
 
+import matplotlib.lines  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
@@ -137,6 +139,16 @@ def find_runs(entries):
                                    "written by train.py"))
     unique = list(dict.fromkeys(runs))  # `runs runs/a` names runs/a twice
     return unique, skipped
+
+
+def run_name(logdir):
+    """A run's name in titles and legends: '<arm>/seed-<s>' for compare.py's OUT/<arm>/seed-<s>
+    (the seed folder alone does not say which arm), else the run's folder name."""
+    path = os.path.abspath(logdir)  # `--logdir .` inside a run still names its folder
+    folder = os.path.basename(path)
+    if re.fullmatch(r"seed-\d+", folder):
+        return f"{os.path.basename(os.path.dirname(path))}/{folder}"
+    return folder
 
 
 # --------------------------------------------------------------------------------------------------
@@ -386,38 +398,45 @@ def read_metrics(logdir):
 
 
 def plot_curves(logdirs, path, datasets=None):
-    """Loss (train solid, held-out dashed) and accuracy per epoch of several runs, side by side.
+    """Loss and accuracy per epoch of several runs, side by side: training solid, held-out dashed.
 
-    Runs of under 20 epochs get a marker on every epoch, so a 2-epoch run is not a bare line.
+    One colour per run, named (run_name: arm and seed for compare.py's folders) in one legend
+    right of both plots, where it covers no curve however many runs there are. Runs of under 20
+    epochs get a marker on every epoch, so a 2-epoch run is not a bare line.
     """
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    names = []
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    colors = plt.get_cmap("tab10" if len(logdirs) <= 10 else "tab20").colors
+    runs, held_outs = [], set()
     for i, logdir in enumerate(logdirs):
         rows = read_metrics(logdir)
         epochs = [r["epoch"] for r in rows]
         # The held-out curve: validation, else test; neither with --no-test-every-epoch alone.
         held_out = next((n for n in ("val", "test") if rows and f"{n}_accuracy" in rows[0]), None)
-        label = os.path.basename(os.path.normpath(logdir))
-        names.append(label)
-        style = dict(color=f"C{i % 10}", marker="o" if len(rows) < 20 else None, markersize=4)
-        left.plot(epochs, [r["train_loss"] for r in rows], label=f"{label} train", **style)
-        right.plot(epochs, [100 * r["train_accuracy"] for r in rows], label=f"{label} train",
-                   **style)
+        style = dict(color=colors[i % len(colors)], marker="o" if len(rows) < 20 else None,
+                     markersize=4)
+        line, = left.plot(epochs, [r["train_loss"] for r in rows], label=run_name(logdir),
+                          **style)
+        runs.append(line)
+        right.plot(epochs, [100 * r["train_accuracy"] for r in rows], **style)
         if held_out:
-            left.plot(epochs, [r[f"{held_out}_loss"] for r in rows], linestyle="--",
-                      label=f"{label} {held_out}", **style)
+            held_outs.add(held_out)
+            left.plot(epochs, [r[f"{held_out}_loss"] for r in rows], linestyle="--", **style)
             right.plot(epochs, [100 * r[f"{held_out}_accuracy"] for r in rows], linestyle="--",
-                       label=f"{label} {held_out}", **style)
+                       **style)
     left.set(xlabel="epoch", ylabel="loss (cross-entropy)")
     right.set(xlabel="epoch", ylabel="accuracy %")
     for ax in (left, right):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs
+    held = " / ".join(sorted(held_outs))
+    kinds = [matplotlib.lines.Line2D([], [], color="gray", label="training")]
+    if held:
+        kinds.append(matplotlib.lines.Line2D([], [], color="gray", linestyle="--", label=held))
+    fig.legend(handles=runs + kinds, loc="outside right upper", fontsize=7)
     on = ", ".join(sorted(set(datasets))) if datasets else "?"
-    shown = ", ".join(names) if len(names) <= 4 else f"{len(names)} runs"
-    fig.suptitle(f"Learning curves on {on}: {shown}", fontsize=10)
-    fig.tight_layout()
+    what = run_name(logdirs[0]) if len(logdirs) == 1 else f"{len(logdirs)} runs"
+    fig.suptitle(f"Learning curves of {what} on {on}: training (solid)"
+                 + (f" and {held} (dashed)" if held else ""), fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -526,7 +545,7 @@ def evaluate_logdir(logdir, args):
     names = cifar_input.class_names(data_dir, dataset, config["labels"])
     png_path = os.path.join(logdir, f"confusion-{name}.png")
     plot_confusion(result["confusion"], names, png_path,
-                   f"{os.path.basename(os.path.normpath(logdir))}: {dataset} {args.split}, "
+                   f"{run_name(logdir)}: {dataset} {args.split}, "
                    f"{kind} checkpoint (step {step})\n"
                    f"top-1 {100 * result['top1']:.2f}%, {statistics_words}",
                    row_normalized=args.row_normalized)

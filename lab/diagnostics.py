@@ -141,9 +141,11 @@ def diagnose(logdir, split="val", images=2000, recompute_images=5000, best=False
 
 
 def label(result):
-    """A run's name in the plots: its folder, with the arm for compare.py's <arm>/seed-<s>."""
-    parts = os.path.normpath(result["logdir"]).split(os.sep)
-    name = "/".join(parts[-2:]) if parts[-1].startswith("seed-") and len(parts) > 1 else parts[-1]
+    """A run's name in the plots: eval.py's run_name (the arm and seed of compare.py's
+    <arm>/seed-<s>, else the folder), then its activation and whether it has batch norm."""
+    import eval as evaluate
+
+    name = evaluate.run_name(result["logdir"])
     return f"{name} ({result['act']}" + (", BN)" if result["bn"] else ")")
 
 

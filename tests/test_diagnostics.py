@@ -71,11 +71,15 @@ def test_activation_mean_spread_and_dead_units():
     assert s["std"] == pytest.approx(y.std(), rel=1e-6)
 
 
-def test_plot_labels_name_the_arm_of_a_compare_run():
+def test_plot_labels_name_the_arm_of_a_compare_run(tmp_path, monkeypatch):
     run = dict(act="elu", bn=True)
     assert diagnostics.label(dict(run, logdir="exp/act-elu_bn-on/seed-0/")) == \
         "act-elu_bn-on/seed-0 (elu, BN)"
     assert diagnostics.label(dict(run, logdir="runs/mine", bn=False)) == "mine (elu)"
+    # eval.py's run_name: the same name as eval.py's plots, also for `--logdir .` in a run
+    (tmp_path / "act-elu_bn-on" / "seed-0").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "act-elu_bn-on" / "seed-0")
+    assert diagnostics.label(dict(run, logdir=".")) == "act-elu_bn-on/seed-0 (elu, BN)"
 
 
 def test_short_run_share_of_initial_value():

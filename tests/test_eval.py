@@ -306,18 +306,43 @@ def test_bn_statistics_of_a_run_trained_with_batch_statistics_and_conflicting_fl
         evaluate.main(["--logdir", run, "--bn-test-batch-stats", "--recompute-bn-stats"])
 
 
-def test_learning_curves_show_train_and_test_loss_with_markers(run, val_run, monkeypatch,
-                                                               tmp_path):
+def test_run_names_give_arm_and_seed_of_compare_folders(tmp_path, monkeypatch):
+    assert evaluate.run_name("exp/act-relu_bn-on/seed-12/") == "act-relu_bn-on/seed-12"
+    assert evaluate.run_name("runs/seed-study") == "seed-study"  # not compare.py's seed folder
+    assert evaluate.run_name("runs/sample") == "sample"
+    (tmp_path / "act-elu_bn-off" / "seed-0").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "act-elu_bn-off" / "seed-0")
+    assert evaluate.run_name(".") == "act-elu_bn-off/seed-0"
+
+
+def test_learning_curves_name_arm_and_seed_with_the_legend_outside(run, val_run, monkeypatch,
+                                                                   tmp_path):
+    """compare.py's runs were titled "seed-0, seed-1, seed-0, seed-1", and a legend in each plot
+    (two lines per run) covered the curves."""
+    import shutil
+    logdirs = []
+    for arm in ("act-relu_bn-on", "act-elu_bn-on"):  # OUT/<arm>/seed-<s>, as compare.py writes
+        for seed, source in ((0, run), (1, val_run)):
+            logdir = tmp_path / "exp" / arm / f"seed-{seed}"
+            logdir.mkdir(parents=True)
+            shutil.copy(os.path.join(source, "metrics.jsonl"), logdir)
+            logdirs.append(str(logdir))
     kept = figures_of(monkeypatch)
-    evaluate.plot_curves([run, val_run], str(tmp_path / "c.png"), ["cifar10-sample"] * 2)
+    evaluate.plot_curves(logdirs, str(tmp_path / "c.png"), ["cifar10-sample"] * 4)
     (fig,) = kept
-    loss, accuracy = fig.axes
-    labels = [line.get_label() for line in loss.lines]
-    name = os.path.basename(run)
-    assert f"{name} train" in labels and f"{name} test" in labels
-    assert f"{os.path.basename(val_run)} val" in labels
+    assert fig._suptitle.get_text() == \
+        "Learning curves of 4 runs on cifar10-sample: training (solid) and test / val (dashed)"
+    [legend] = fig.legends  # one for both plots
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "act-relu_bn-on/seed-0", "act-relu_bn-on/seed-1", "act-elu_bn-on/seed-0",
+        "act-elu_bn-on/seed-1", "training", "test / val"]
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        assert ax.get_legend() is None
+        assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+    loss, _ = fig.axes
+    assert [line.get_linestyle() for line in loss.lines] == ["-", "--"] * 4
     assert all(line.get_marker() == "o" for line in loss.lines)  # 1-epoch runs: markers
-    assert fig._suptitle.get_text().startswith("Learning curves on cifar10-sample: " + name)
 
 
 def test_missing_checkpoint_and_missing_logdir(tmp_path):

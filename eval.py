@@ -11,6 +11,12 @@ The model is rebuilt from the log directory's config.json alone and run in infer
 batch-norm statistics, no dropout, expected value of random activations). The images are
 normalised with the constants of the training set (config.json), whatever set is evaluated.
 
+Which batch-norm statistics normalised the model is written into every output (the json's
+`bn_statistics`, the confusion matrix's title, the table's `bn stats` column), since each mode gives
+another accuracy for the same checkpoint: `moving` (the moving averages, the default), `recomputed`
+on N training images (`--recompute-bn-stats`), `batch` statistics of each test batch of B images
+(`--bn-test-batch-stats`), or none for a model without batch norm.
+
 `--logdir` takes runs (folders with a config.json) or folders to search for runs at any depth,
 as `tensorboard --logdir` does; anything else is skipped with a line saying so.
 
@@ -35,6 +41,7 @@ Metrics:
 import argparse
 import json
 import os
+import re
 
 # TensorFlow's start-up INFO and WARNING lines would come before the project's own; errors still
 # show. Set before TensorFlow is imported (it reads the variable once).
@@ -44,6 +51,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # files only, no display needed
 
+import matplotlib.lines  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
@@ -80,15 +88,18 @@ def build_parser():
     p.add_argument("--data-dir", default=None,
                    help="where the dataset to evaluate on is (default: where training found it)")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--bn-test-batch-stats", action="store_true",
-                   help="educational: normalise with each test batch's own statistics instead of "
-                        "the moving averages (the mistake in the blog post '激活函数(relu,prelu,"
-                        "elu,+BN)对比on cifar10'); results depend on --batch-size")
-    p.add_argument("--recompute-bn-stats", action="store_true",
-                   help="first set every batch-norm layer's moving mean / variance to the exact "
-                        "statistics of its input in inference mode over 5,000 of the run's "
-                        "training images (models/probes.py): the remedy for the variance shift of "
-                        "dropout before BN and for short runs")
+    # Batch statistics at test time never read the moving averages, recomputed or not.
+    statistics = p.add_mutually_exclusive_group()
+    statistics.add_argument("--bn-test-batch-stats", action="store_true",
+                            help="educational: normalise with each test batch's own statistics "
+                                 "instead of the moving averages (the mistake in the blog post "
+                                 "'激活函数(relu,prelu,elu,+BN)对比on cifar10'); results depend on "
+                                 "--batch-size")
+    statistics.add_argument("--recompute-bn-stats", action="store_true",
+                            help="first set every batch-norm layer's moving mean / variance to the "
+                                 "exact statistics of its input in inference mode over 5,000 of "
+                                 "the run's training images (models/probes.py): the remedy for "
+                                 "the variance shift of dropout before BN and for short runs")
     p.add_argument("--row-normalized", action="store_true",
                    help="confusion matrix in shares of each true class instead of counts")
     p.add_argument("--plot", default=None, metavar="PNG",
@@ -128,6 +139,16 @@ def find_runs(entries):
                                    "written by train.py"))
     unique = list(dict.fromkeys(runs))  # `runs runs/a` names runs/a twice
     return unique, skipped
+
+
+def run_name(logdir):
+    """A run's name in titles and legends: '<arm>/seed-<s>' for compare.py's OUT/<arm>/seed-<s>
+    (the seed folder alone does not say which arm), else the run's folder name."""
+    path = os.path.abspath(logdir)  # `--logdir .` inside a run still names its folder
+    folder = os.path.basename(path)
+    if re.fullmatch(r"seed-\d+", folder):
+        return f"{os.path.basename(os.path.dirname(path))}/{folder}"
+    return folder
 
 
 # --------------------------------------------------------------------------------------------------
@@ -249,6 +270,37 @@ def recompute_on_training_images(model, config, images=5000, data_dir=None):
     return int(len(train_x))
 
 
+def bn_statistics(config, args, recomputed_on=None):
+    """Which statistics batch norm normalised with: the json's `bn_statistics`.
+
+    None: the model has no batch norm. {"mode": "moving"}: the moving averages training left.
+    {"mode": "recomputed", "images": N}: moving averages replaced by the exact statistics of N
+    training images (`--recompute-bn-stats`, recompute_on_training_images returns N).
+    {"mode": "batch", "batch_size": B}: each test batch's own statistics, so the result depends
+    on B (`--bn-test-batch-stats`, or a run trained with it: its config builds such a model).
+    """
+    if not config["bn"]:
+        return None
+    if args.bn_test_batch_stats or config["model_config"]["bn_test_batch_stats"]:
+        return {"mode": "batch", "batch_size": args.batch_size}
+    if recomputed_on is not None:
+        return {"mode": "recomputed", "images": recomputed_on}
+    return {"mode": "moving"}
+
+
+def bn_statistics_words(statistics):
+    """(long, short) words for a bn_statistics value: titles and log lines; the table's column."""
+    if statistics is None:
+        return "no batch norm", "none"
+    if statistics["mode"] == "batch":
+        return (f"BN: batch statistics (batch {statistics['batch_size']})",
+                f"batch {statistics['batch_size']}")
+    if statistics["mode"] == "recomputed":
+        return (f"BN: statistics recomputed on {statistics['images']:,} training images",
+                f"recomputed {statistics['images']:,}")
+    return "BN: moving statistics", "moving"
+
+
 def eval_dataset(config, args):
     """(dataset, data_dir) to evaluate on; a UserError for a combination that cannot be honoured.
 
@@ -346,38 +398,45 @@ def read_metrics(logdir):
 
 
 def plot_curves(logdirs, path, datasets=None):
-    """Loss (train solid, held-out dashed) and accuracy per epoch of several runs, side by side.
+    """Loss and accuracy per epoch of several runs, side by side: training solid, held-out dashed.
 
-    Runs of under 20 epochs get a marker on every epoch, so a 2-epoch run is not a bare line.
+    One colour per run, named (run_name: arm and seed for compare.py's folders) in one legend
+    right of both plots, where it covers no curve however many runs there are. Runs of under 20
+    epochs get a marker on every epoch, so a 2-epoch run is not a bare line.
     """
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    names = []
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    colors = plt.get_cmap("tab10" if len(logdirs) <= 10 else "tab20").colors
+    runs, held_outs = [], set()
     for i, logdir in enumerate(logdirs):
         rows = read_metrics(logdir)
         epochs = [r["epoch"] for r in rows]
         # The held-out curve: validation, else test; neither with --no-test-every-epoch alone.
         held_out = next((n for n in ("val", "test") if rows and f"{n}_accuracy" in rows[0]), None)
-        label = os.path.basename(os.path.normpath(logdir))
-        names.append(label)
-        style = dict(color=f"C{i % 10}", marker="o" if len(rows) < 20 else None, markersize=4)
-        left.plot(epochs, [r["train_loss"] for r in rows], label=f"{label} train", **style)
-        right.plot(epochs, [100 * r["train_accuracy"] for r in rows], label=f"{label} train",
-                   **style)
+        style = dict(color=colors[i % len(colors)], marker="o" if len(rows) < 20 else None,
+                     markersize=4)
+        line, = left.plot(epochs, [r["train_loss"] for r in rows], label=run_name(logdir),
+                          **style)
+        runs.append(line)
+        right.plot(epochs, [100 * r["train_accuracy"] for r in rows], **style)
         if held_out:
-            left.plot(epochs, [r[f"{held_out}_loss"] for r in rows], linestyle="--",
-                      label=f"{label} {held_out}", **style)
+            held_outs.add(held_out)
+            left.plot(epochs, [r[f"{held_out}_loss"] for r in rows], linestyle="--", **style)
             right.plot(epochs, [100 * r[f"{held_out}_accuracy"] for r in rows], linestyle="--",
-                       label=f"{label} {held_out}", **style)
+                       **style)
     left.set(xlabel="epoch", ylabel="loss (cross-entropy)")
     right.set(xlabel="epoch", ylabel="accuracy %")
     for ax in (left, right):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs
+    held = " / ".join(sorted(held_outs))
+    kinds = [matplotlib.lines.Line2D([], [], color="gray", label="training")]
+    if held:
+        kinds.append(matplotlib.lines.Line2D([], [], color="gray", linestyle="--", label=held))
+    fig.legend(handles=runs + kinds, loc="outside right upper", fontsize=7)
     on = ", ".join(sorted(set(datasets))) if datasets else "?"
-    shown = ", ".join(names) if len(names) <= 4 else f"{len(names)} runs"
-    fig.suptitle(f"Learning curves on {on}: {shown}", fontsize=10)
-    fig.tight_layout()
+    what = run_name(logdirs[0]) if len(logdirs) == 1 else f"{len(logdirs)} runs"
+    fig.suptitle(f"Learning curves of {what} on {on}: training (solid)"
+                 + (f" and {held} (dashed)" if held else ""), fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -456,14 +515,17 @@ def evaluate_logdir(logdir, args):
     model, config, checkpoint, step = restore_model(logdir, args.checkpoint, args.best,
                                                     args.bn_test_batch_stats)
     kind = "best" if args.best else f"step-{step}" if args.checkpoint else "last"
+    recomputed_on = None
     if args.recompute_bn_stats and config["bn"]:
-        n = recompute_on_training_images(model, config)
-        print(f"{logdir}: batch-norm statistics recomputed on {n:,} training images", flush=True)
+        recomputed_on = recompute_on_training_images(model, config)
+        print(f"{logdir}: batch-norm statistics recomputed on {recomputed_on:,} training images",
+              flush=True)
+    statistics = bn_statistics(config, args, recomputed_on)
+    statistics_words, _ = bn_statistics_words(statistics)
     dataset, data_dir = eval_dataset(config, args)
     images, labels = load_images(dataset, data_dir, config, args.split)
-    mode = f", batch statistics at batch {args.batch_size}" if args.bn_test_batch_stats else ""
     print(f"evaluating {logdir}: {kind} checkpoint (step {step}) on the {args.split} split of "
-          f"{dataset} ({len(labels):,} images){mode}", flush=True)
+          f"{dataset} ({len(labels):,} images), {statistics_words}", flush=True)
     predict = make_predictor(model, config)
     probs = probabilities(predict, images, args.batch_size)
     mapping = None
@@ -474,19 +536,18 @@ def evaluate_logdir(logdir, args):
     result.update(logdir=logdir, checkpoint=checkpoint, checkpoint_kind=kind, step=step,
                   split=args.split, dataset=dataset, data_dir=data_dir,
                   trained_on=config["dataset"], bn_test_batch_stats=args.bn_test_batch_stats,
-                  batch_size=args.batch_size, model=config["model"], act=config["act"],
-                  bn=config["bn"], health=state)
+                  bn_statistics=statistics, batch_size=args.batch_size, model=config["model"],
+                  act=config["act"], bn=config["bn"], health=state)
     name = output_name(config, kind, args.split, dataset, args)
     json_path = os.path.join(logdir, f"eval-{name}.json")
     with open(json_path, "w") as f:
         json.dump(result, f, indent=1)
     names = cifar_input.class_names(data_dir, dataset, config["labels"])
     png_path = os.path.join(logdir, f"confusion-{name}.png")
-    mode = f", batch statistics (batch {args.batch_size})" if args.bn_test_batch_stats else \
-        ", moving statistics" if config["bn"] else ""
     plot_confusion(result["confusion"], names, png_path,
-                   f"{os.path.basename(os.path.normpath(logdir))}: {dataset} {args.split}, "
-                   f"{kind} checkpoint (step {step}){mode}\ntop-1 {100 * result['top1']:.2f}%",
+                   f"{run_name(logdir)}: {dataset} {args.split}, "
+                   f"{kind} checkpoint (step {step})\n"
+                   f"top-1 {100 * result['top1']:.2f}%, {statistics_words}",
                    row_normalized=args.row_normalized)
     print(f"  wrote {json_path} and {png_path}")
     if args.export:
@@ -494,6 +555,30 @@ def evaluate_logdir(logdir, args):
         print(f"  exported SavedModel to {args.export} (model = tf.saved_model.load("
               f"{args.export!r}); model(uint8 images) -> probabilities)")
     return result
+
+
+def print_table(results):
+    """One row per run; `bn stats` says which batch-norm statistics gave its numbers."""
+    header = f"{'logdir':<32} {'model':<8} {'act':<10} {'bn stats':<17} {'step':>7} " \
+             f"{'top-1':>7} {'top-5':>7} {'loss':>7} {'ECE':>6}"
+    print()
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        _, statistics = bn_statistics_words(r["bn_statistics"])
+        print(f"{r['logdir'][-32:]:<32} {r['model']:<8} {r['act']:<10} {statistics:<17} "
+              f"{r['step']:>7} {100 * r['top1']:>6.2f}% {100 * r['top5']:>6.2f}% "
+              f"{r['loss']:>7.4f} {r['ece']:>6.4f}")
+        if "superclass_top1" in r:
+            print(f"{'':<32} superclass top-1 {100 * r['superclass_top1']:.2f}%")
+        if r["health"]:
+            print(f"{'':<32} ^ {r['health']}: its numbers mean nothing")
+    key = {"moving": "moving = the moving averages of training",
+           "recomputed": "recomputed N = recomputed on N training images",
+           "batch": "batch B = each test batch's own statistics, B images a batch"}
+    modes = {r["bn_statistics"]["mode"] for r in results if r["bn_statistics"]}
+    if modes:
+        print("bn stats: " + "; ".join(words for mode, words in key.items() if mode in modes))
 
 
 def main(argv=None):
@@ -514,21 +599,7 @@ def main(argv=None):
     if args.plot:
         plot_curves(runs, args.plot, [r["trained_on"] for r in results])
         print(f"  wrote the learning curves to {args.plot}")
-
-    header = f"{'logdir':<32} {'model':<8} {'act':<10} {'bn':<3} {'step':>7} {'top-1':>7} " \
-             f"{'top-5':>7} {'loss':>7} {'ECE':>6}"
-    print()
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        bn = "yes" if r["bn"] else "no"
-        print(f"{r['logdir'][-32:]:<32} {r['model']:<8} {r['act']:<10} {bn:<3} {r['step']:>7}"
-              f" {100 * r['top1']:>6.2f}% {100 * r['top5']:>6.2f}% "
-              f"{r['loss']:>7.4f} {r['ece']:>6.4f}")
-        if "superclass_top1" in r:
-            print(f"{'':<32} superclass top-1 {100 * r['superclass_top1']:.2f}%")
-        if r["health"]:
-            print(f"{'':<32} ^ {r['health']}: its numbers mean nothing")
+    print_table(results)
     return 0
 
 

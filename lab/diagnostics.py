@@ -32,10 +32,12 @@ from 1), and recomputing the statistics removes it.
 
 Bias shift (Clevert et al. 2015, "Fast and accurate deep network learning by exponential linear
 units", arXiv 1511.07289): units whose outputs have a non-zero mean shift the input of the next
-layer; ReLU's outputs are never negative, ELU's can be. Per activation layer: the mean and the
-standard deviation of its outputs over all held-out images, positions and channels, and the share
-of dead units: channels whose output is exactly 0 at every position of every held-out image
-(ReLU's dead units; ELU and PReLU cannot die this way).
+layer; ReLU's outputs are never negative, ELU's can be. Per activation layer: the mean, the
+standard deviation, the minimum and the maximum of its outputs over all held-out images, positions
+and channels, and the share of dead units: channels whose output is exactly 0 at every position of
+every held-out image (ReLU's dead units; ELU and PReLU cannot die this way). The plot's band is
+mean ± std clipped to [min, max]: a ReLU layer's mean - std is often below 0, a value its outputs
+never take.
 """
 
 import argparse
@@ -72,7 +74,8 @@ def variance_shift(model, batches):
 
 
 def activation_stats(model, batches):
-    """[(layer, {mean, std, dead_fraction, units})] of every activation's output, in call order."""
+    """[(layer, {mean, std, min, max, dead_fraction, units})] of every activation's output, in
+    call order; all but units and dead_fraction over every image, position and channel."""
     import numpy as np
     from models.network import Activation
 
@@ -84,10 +87,13 @@ def activation_stats(model, batches):
         y = np.asarray(y, np.float64)
         axis = 1 if y.ndim == 4 and getattr(model, "data_format", "NHWC") == "NCHW" else -1
         per_channel = np.moveaxis(y, axis, -1).reshape(-1, y.shape[axis])  # [values, C]
-        a = acc.setdefault(m, dict(n=0, sum=0.0, sumsq=0.0, alive=np.zeros(y.shape[axis], bool)))
+        a = acc.setdefault(m, dict(n=0, sum=0.0, sumsq=0.0, min=np.inf, max=-np.inf,
+                                   alive=np.zeros(y.shape[axis], bool)))
         a["n"] += per_channel.size
         a["sum"] += per_channel.sum()
         a["sumsq"] += (per_channel ** 2).sum()
+        a["min"] = min(a["min"], per_channel.min())
+        a["max"] = max(a["max"], per_channel.max())
         a["alive"] |= (per_channel != 0).any(0)
 
     with recording(Activation, record):
@@ -100,6 +106,7 @@ def activation_stats(model, batches):
         out.append((names[id(m)], dict(mean=float(mean),
                                         std=float(np.sqrt(max(a["sumsq"] / a["n"] - mean ** 2,
                                                               0.0))),
+                                        min=float(a["min"]), max=float(a["max"]),
                                         dead_fraction=float(1 - a["alive"].mean()),
                                         units=int(a["alive"].size))))
     return out
@@ -141,9 +148,11 @@ def diagnose(logdir, split="val", images=2000, recompute_images=5000, best=False
 
 
 def label(result):
-    """A run's name in the plots: its folder, with the arm for compare.py's <arm>/seed-<s>."""
-    parts = os.path.normpath(result["logdir"]).split(os.sep)
-    name = "/".join(parts[-2:]) if parts[-1].startswith("seed-") and len(parts) > 1 else parts[-1]
+    """A run's name in the plots: eval.py's run_name (the arm and seed of compare.py's
+    <arm>/seed-<s>, else the folder), then its activation and whether it has batch norm."""
+    import eval as evaluate
+
+    name = evaluate.run_name(result["logdir"])
     return f"{name} ({result['act']}" + (", BN)" if result["bn"] else ")")
 
 
@@ -157,19 +166,23 @@ def plot(results, out):
     def layer_ticks(ax, names):
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
 
-    # Bias shift: mean and spread of each activation layer's output, and the dead units.
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=False)
+    # Bias shift: mean and spread of each activation layer's output, and the dead units. The
+    # legend sits right of the plots (layout "constrained" makes room), never over a curve.
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), layout="constrained")
     for r in results:
         stats = [s for _, s in r["activations"]]
         layers = np.arange(len(stats))
         mean = np.array([s["mean"] for s in stats])
         std = np.array([s["std"] for s in stats])
         line, = top.plot(layers, mean, marker=".", label=label(r))
-        top.fill_between(layers, mean - std, mean + std, color=line.get_color(), alpha=0.12)
+        # mean ± std, but no lower than any output was (0 for ReLU) nor higher
+        top.fill_between(layers, np.maximum(mean - std, [s["min"] for s in stats]),
+                         np.minimum(mean + std, [s["max"] for s in stats]),
+                         color=line.get_color(), alpha=0.12)
         bottom.plot(layers, [100 * s["dead_fraction"] for s in stats], marker=".",
-                    color=line.get_color(), label=label(r))
+                    color=line.get_color())
     top.axhline(0, color="black", lw=0.6)
-    top.set(ylabel="activation output: mean (band ± std)",
+    top.set(ylabel="activation output: mean\n(band ± std, clipped to [min, max])",
             title=f"bias shift per activation layer ({results[0]['split']} images)")
     bottom.set(xlabel="activation layer (forward order)", ylabel="dead units %")
     names = [name for name, _ in results[0]["activations"]]
@@ -177,21 +190,20 @@ def plot(results, out):
     layer_ticks(bottom, names)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(loc="outside right upper", fontsize=7)
     fig.savefig(os.path.join(out, "bias_shift.png"), dpi=110)
     plt.close(fig)
 
     with_bn = [r for r in results if "variance_shift" in r]
     if with_bn:
-        fig, ax = plt.subplots(figsize=(11, 4))
+        fig, ax = plt.subplots(figsize=(12, 4), layout="constrained")
         for r in with_bn:
             ratios = [s["mean"] for _, s in r["variance_shift"]]
             line, = ax.plot(ratios, marker="o", label=f"{label(r)}: acc "
                             f"{100 * r['accuracy_before']:.1f}%")
             ax.plot([s["mean"] for _, s in r["variance_shift_after"]], marker="x", ls="--",
-                    color=line.get_color(), label="recomputed: acc "
-                    f"{100 * r['accuracy_after_recompute']:.1f}%")
+                    color=line.get_color(), label=f"  recomputed on {r['recompute_images']:,} "
+                    f"training images: acc {100 * r['accuracy_after_recompute']:.1f}%")
         ax.axhline(1, color="black", lw=0.6)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
@@ -201,8 +213,7 @@ def plot(results, out):
                ylabel="Var_inference[x] / moving variance",
                title="variance shift per BN layer (mean over channels); 1 = no shift")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+        fig.legend(loc="outside right upper", fontsize=7)
         fig.savefig(os.path.join(out, "variance_shift.png"), dpi=110)
         plt.close(fig)
 

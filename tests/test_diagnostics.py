@@ -69,13 +69,82 @@ def test_activation_mean_spread_and_dead_units():
     assert s["dead_fraction"] == 0.25
     assert s["mean"] == pytest.approx(y.mean(), rel=1e-9)
     assert s["std"] == pytest.approx(y.std(), rel=1e-6)
+    assert (s["min"], s["max"]) == (0.0, pytest.approx(y.max(), rel=1e-6))
 
 
-def test_plot_labels_name_the_arm_of_a_compare_run():
+class ReluThenElu(tf.Module):
+    """relu(x), then elu(relu(x) - 1): outputs in [0, inf), then in [1/e - 1, inf)."""
+
+    def __init__(self):
+        super().__init__()
+        self.acts = [Activation(activations.relu), Activation(activations.make("elu", 8, None))]
+
+    def __call__(self, x, training):
+        return self.acts[1](self.acts[0](x, training) - 1, training)
+
+
+def kept_figures(monkeypatch):
+    """The figures diagnostics.plot closes, kept for inspection instead."""
+    import matplotlib.pyplot as plt
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)
+    return kept
+
+
+def test_bias_shift_band_stays_within_the_outputs_range(tmp_path, monkeypatch):
+    """The band was mean ± std, below 0 for a ReLU layer whose outputs are never negative."""
+    x = tf.constant(np.random.default_rng(3).normal(size=[40, 4, 4, 8]), tf.float32)
+    stats = diagnostics.activation_stats(ReluThenElu(), [x])
+    relu = stats[0][1]
+    assert relu["min"] == 0 and relu["mean"] - relu["std"] < 0  # the unclipped band: below 0
+    kept = kept_figures(monkeypatch)
+    diagnostics.plot([dict(logdir="exp/act-relu_bn-off/seed-0", act="relu", bn=False,
+                           split="val", activations=stats)], str(tmp_path))
+    (fig,) = kept  # without batch norm: bias_shift.png alone
+    top = fig.axes[0]
+    assert "clipped to [min, max]" in top.get_ylabel()
+    [band] = top.collections
+    edges = band.get_paths()[0].vertices  # [points, (layer, value)]: both edges of the band
+    for layer, (_, s) in enumerate(stats):
+        values = edges[np.isclose(edges[:, 0], layer), 1]
+        assert values.min() == pytest.approx(max(s["mean"] - s["std"], s["min"]))
+        assert s["min"] <= values.min() and values.max() <= s["max"]
+
+
+def test_plot_legends_are_outside_the_data(tmp_path, monkeypatch):
+    """The variance-shift legend (and the bias-shift ones) covered the curves."""
+    layers = [(f"bns/{i}", dict(mean=m)) for i, m in enumerate([0.5, 0.7, 1.2])]
+    acts = [(f"acts/{i}", dict(mean=0.5, std=0.3, min=0.0, max=2.0, dead_fraction=0.0))
+            for i in range(3)]
+    results = [dict(logdir=f"exp/act-relu_bn-on/seed-{seed}", act="relu", bn=True, split="val",
+                    activations=acts, variance_shift=layers, variance_shift_after=layers,
+                    accuracy_before=0.1, accuracy_after_recompute=0.3, recompute_images=200)
+               for seed in (0, 1)]
+    kept = kept_figures(monkeypatch)
+    diagnostics.plot(results, str(tmp_path))
+    bias, variance = kept
+    assert [t.get_text() for t in variance.legends[0].get_texts()] == [
+        "act-relu_bn-on/seed-0 (relu, BN): acc 10.0%",
+        "  recomputed on 200 training images: acc 30.0%",
+        "act-relu_bn-on/seed-1 (relu, BN): acc 10.0%",
+        "  recomputed on 200 training images: acc 30.0%"]
+    for fig in (bias, variance):
+        [legend] = fig.legends
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            assert ax.get_legend() is None
+            assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+
+
+def test_plot_labels_name_the_arm_of_a_compare_run(tmp_path, monkeypatch):
     run = dict(act="elu", bn=True)
     assert diagnostics.label(dict(run, logdir="exp/act-elu_bn-on/seed-0/")) == \
         "act-elu_bn-on/seed-0 (elu, BN)"
     assert diagnostics.label(dict(run, logdir="runs/mine", bn=False)) == "mine (elu)"
+    # eval.py's run_name: the same name as eval.py's plots, also for `--logdir .` in a run
+    (tmp_path / "act-elu_bn-on" / "seed-0").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "act-elu_bn-on" / "seed-0")
+    assert diagnostics.label(dict(run, logdir=".")) == "act-elu_bn-on/seed-0 (elu, BN)"
 
 
 def test_short_run_share_of_initial_value():

@@ -247,18 +247,102 @@ def test_confusion_plot_names_dataset_step_and_mode(run, monkeypatch, tmp_path):
     assert "moving statistics" in ax.get_title()
 
 
-def test_learning_curves_show_train_and_test_loss_with_markers(run, val_run, monkeypatch,
-                                                               tmp_path):
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """A run without batch norm: 3 steps."""
+    logdir = str(tmp_path_factory.mktemp("evalplainrun"))
+    argv = [a for a in TINY if a != "--bn"] + ["--no-bn", "--max-steps", "3", "--logdir", logdir]
+    assert train.main(argv) == 0
+    return logdir
+
+
+def table_row(out, logdir):
+    """The row of `logdir` in the printed table (its first column: the last 32 characters)."""
+    [row] = [line for line in out.splitlines() if line.startswith(logdir[-32:] + " ")]
+    return row
+
+
+@pytest.mark.parametrize("flags, statistics, title, column", [
+    ([], {"mode": "moving"}, "BN: moving statistics", "moving"),
+    (["--recompute-bn-stats"], {"mode": "recomputed", "images": 1000},  # the sample's 1,000
+     "BN: statistics recomputed on 1,000 training images", "recomputed 1,000"),
+    (["--bn-test-batch-stats", "--batch-size", "50"], {"mode": "batch", "batch_size": 50},
+     "BN: batch statistics (batch 50)", "batch 50"),
+])
+def test_every_output_says_which_bn_statistics(run, flags, statistics, title, column, capsys,
+                                               monkeypatch):
+    """--recompute-bn-stats was titled "moving statistics", had no json field and a plain row."""
     kept = figures_of(monkeypatch)
-    evaluate.plot_curves([run, val_run], str(tmp_path / "c.png"), ["cifar10-sample"] * 2)
+    assert evaluate.main(["--logdir", run, *flags]) == 0
+    out = capsys.readouterr().out
+    name = {"moving": "test-last", "recomputed": "test-last-bnrecomputed",
+            "batch": "test-last-batchstats50"}[statistics["mode"]]
+    result = json.load(open(os.path.join(run, f"eval-{name}.json")))
+    assert result["bn_statistics"] == statistics
     (fig,) = kept
-    loss, accuracy = fig.axes
-    labels = [line.get_label() for line in loss.lines]
-    name = os.path.basename(run)
-    assert f"{name} train" in labels and f"{name} test" in labels
-    assert f"{os.path.basename(val_run)} val" in labels
+    assert fig.axes[0].get_title().endswith(f"\ntop-1 {100 * result['top1']:.2f}%, {title}")
+    assert f" {column:<17} " in table_row(out, run) and "bn stats" in out
+    assert f"images), {title}" in out  # the "evaluating ..." line
+
+
+def test_a_run_without_batch_norm_says_so(plain_run, capsys, monkeypatch):
+    kept = figures_of(monkeypatch)
+    assert evaluate.main(["--logdir", plain_run, "--recompute-bn-stats"]) == 0  # nothing to do
+    result = json.load(open(os.path.join(plain_run, "eval-test-last-bnrecomputed.json")))
+    assert result["bn_statistics"] is None and result["bn"] is False
+    assert "no batch norm" in kept[0].axes[0].get_title()
+    assert f" {'none':<17} " in table_row(capsys.readouterr().out, plain_run)
+
+
+def test_bn_statistics_of_a_run_trained_with_batch_statistics_and_conflicting_flags(run):
+    """A run trained with --bn-test-batch-stats builds a model that uses them at test time too;
+    batch statistics never read the moving averages, so recomputing them as well is refused."""
+    import argparse
+    config = {"bn": True, "model_config": {"bn_test_batch_stats": True}}
+    args = argparse.Namespace(bn_test_batch_stats=False, batch_size=100)
+    assert evaluate.bn_statistics(config, args) == {"mode": "batch", "batch_size": 100}
+    assert evaluate.bn_statistics(config, args, recomputed_on=1000)["mode"] == "batch"
+    with pytest.raises(SystemExit):
+        evaluate.main(["--logdir", run, "--bn-test-batch-stats", "--recompute-bn-stats"])
+
+
+def test_run_names_give_arm_and_seed_of_compare_folders(tmp_path, monkeypatch):
+    assert evaluate.run_name("exp/act-relu_bn-on/seed-12/") == "act-relu_bn-on/seed-12"
+    assert evaluate.run_name("runs/seed-study") == "seed-study"  # not compare.py's seed folder
+    assert evaluate.run_name("runs/sample") == "sample"
+    (tmp_path / "act-elu_bn-off" / "seed-0").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "act-elu_bn-off" / "seed-0")
+    assert evaluate.run_name(".") == "act-elu_bn-off/seed-0"
+
+
+def test_learning_curves_name_arm_and_seed_with_the_legend_outside(run, val_run, monkeypatch,
+                                                                   tmp_path):
+    """compare.py's runs were titled "seed-0, seed-1, seed-0, seed-1", and a legend in each plot
+    (two lines per run) covered the curves."""
+    import shutil
+    logdirs = []
+    for arm in ("act-relu_bn-on", "act-elu_bn-on"):  # OUT/<arm>/seed-<s>, as compare.py writes
+        for seed, source in ((0, run), (1, val_run)):
+            logdir = tmp_path / "exp" / arm / f"seed-{seed}"
+            logdir.mkdir(parents=True)
+            shutil.copy(os.path.join(source, "metrics.jsonl"), logdir)
+            logdirs.append(str(logdir))
+    kept = figures_of(monkeypatch)
+    evaluate.plot_curves(logdirs, str(tmp_path / "c.png"), ["cifar10-sample"] * 4)
+    (fig,) = kept
+    assert fig._suptitle.get_text() == \
+        "Learning curves of 4 runs on cifar10-sample: training (solid) and test / val (dashed)"
+    [legend] = fig.legends  # one for both plots
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "act-relu_bn-on/seed-0", "act-relu_bn-on/seed-1", "act-elu_bn-on/seed-0",
+        "act-elu_bn-on/seed-1", "training", "test / val"]
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        assert ax.get_legend() is None
+        assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+    loss, _ = fig.axes
+    assert [line.get_linestyle() for line in loss.lines] == ["-", "--"] * 4
     assert all(line.get_marker() == "o" for line in loss.lines)  # 1-epoch runs: markers
-    assert fig._suptitle.get_text().startswith("Learning curves on cifar10-sample: " + name)
 
 
 def test_missing_checkpoint_and_missing_logdir(tmp_path):

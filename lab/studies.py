@@ -144,7 +144,7 @@ STUDIES = {
         val_fraction="0.2",  # the repository's own 80/20 split
         # The repository's table, test % (docs/STUDIES.md, study 2): dropact 93.27, relu 92.58,
         # rrelu 90.65; the paper's claim, Drop-Activation above both, and the table's relu above
-        # rrelu that the study's verdict table also tests.
+        # rrelu.
         claims=[
             {"better": "act=dropact", "worse": "act=relu",
              "source": "the repository's table, test %: dropact 93.27, relu 92.58 (+0.69)"},

@@ -24,9 +24,10 @@ ALPHA = 0.05
 RULE = (
     "Each claim of a source is a pairwise ordering 'A > B' between two arms. For every seed both "
     "arms were run with, we take the difference of test accuracy A - B, and a two-sided paired "
-    "t test over those seeds gives a p-value. The p-values of all the claims of one study are "
-    "adjusted together by Holm's method, so that the chance of calling any claim of the study "
-    "supported or contradicted when its two arms do not differ stays at most 5%. A claim is "
+    "t test over those seeds gives a p-value. The p-values of all the claims of one study at one "
+    "training budget are adjusted together by Holm's method, so that the chance of calling any "
+    "of those claims supported or contradicted when its two arms do not differ stays at most "
+    "5%. A claim is "
     "supported when the mean difference has the source's sign and the adjusted p-value is below "
     "0.05, contradicted when it has the opposite sign and the adjusted p-value is below 0.05, "
     "and within noise otherwise, which includes every claim with fewer than 2 paired seeds."

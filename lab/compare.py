@@ -219,6 +219,9 @@ def make_grid(args, grid_tokens, kinds):
         raise UserError("--val-fraction must be in (0, 1): the checkpoint is chosen on a "
                         "validation split, never on the test split")
     grid["baseline"] = args.baseline or grid["baseline"]
+    # Where the data is, not what is trained: not part of the grid (a folder may be collected
+    # on another machine), but given to every run.
+    grid["data_dir"] = grid["fixed"].pop("data-dir", None)
     return grid
 
 
@@ -243,6 +246,8 @@ def make_plan(grid, out, kinds=None):
     runs = []
     for arm, name in zip(arms, names):
         settings = dict(grid["fixed"], **arm)
+        if grid.get("data_dir"):
+            settings["data-dir"] = grid["data_dir"]
         for condition, flags in grid["flags_when"]:  # e.g. a BN flag for the arms with bn=on
             if all(settings.get(k) == v for k, v in condition.items()):
                 settings.update(flags)
@@ -359,7 +364,7 @@ def open_folder(grid, out, extend, collect):
     and every run already in it checked against the grid; grid.json written when runs start."""
     recorded = read_json(os.path.join(out, GRID_JSON))
     if recorded:
-        grid = merge_grids(recorded, grid, extend)
+        grid = dict(merge_grids(recorded, grid, extend), data_dir=grid.get("data_dir"))
     plan = make_plan(grid, out)
     wrong = run_differences(plan)
     if wrong:
@@ -416,10 +421,9 @@ def main(argv=None):
                                 for r in plan["runs"]):
         raise UserError(f"{out!r} holds no run of this grid yet (no config.json in any "
                         "<arm>/seed-<s>); nothing to collect, nothing written")
-    if not args.collect:
-        if any(not trained(r["logdir"]) for r in plan["runs"]):
-            check_data(plan)
-        write_grid(plan)
+    if not args.collect and any(not trained(r["logdir"]) for r in plan["runs"]):
+        check_data(plan)
+    write_grid(plan)  # the folder's record of its grid, for any later command on it
     failed = [] if args.collect else run_all(plan, args.jobs)
     report.evaluate_missing(plan, check_data)
     arms = report.collect(plan)

@@ -319,7 +319,10 @@ def machine_line(configs):
             for key in rundir.ENVIRONMENT:
                 if process.get(key, "?") not in seen[key]:
                     seen[key].append(process.get(key, "?"))
-    text = {key: " / ".join(values) or "?" for key, values in seen.items()}
+    # A commit by its short hash, as git log shows it (its suffix says if the tree was dirty).
+    seen["git_commit"] = [c if c in ("?", "unknown") else c[:7] + c[40:]
+                          for c in seen["git_commit"]]
+    text = {key: " / ".join(dict.fromkeys(values)) or "?" for key, values in seen.items()}
     return (f"Machine: {text['device']}, TensorFlow {text['tensorflow']}, Python {text['python']}, "
             f"commit{'s' if len(seen['git_commit']) > 1 else ''} {text['git_commit']}.")
 

@@ -140,7 +140,8 @@ def test_the_machine_line_names_every_commit_that_trained_the_runs(experiment):
     with open(os.path.join(logdirs(out)["relu", 0], "config.json")) as f:
         config = json.load(f)
     assert line.rstrip() == (f"Machine: {config['device']}, TensorFlow {config['tensorflow']}, "
-                             f"Python {config['python']}, commit {config['git_commit']}.")
+                             f"Python {config['python']}, commit "
+                             f"{config['git_commit'][:7] + config['git_commit'][40:]}.")
     # One run resumed with other code: both commits are named; a run written before
     # "trained_with" existed counts with its top-level fields.
     env = {k: config[k] for k in ("device", "tensorflow", "python")}

@@ -3,7 +3,6 @@
     python -m lab.studies                       # every study: source, arms, both scales, estimates,
                                                 # the commands
     python -m lab.studies --time-steps          # measure each study model's train-step time here
-    python -m lab.studies --write-docs          # rewrite the generated blocks of docs/STUDIES.md
 
 A study is a set of arms (train.py settings that differ), the settings every arm shares, seeds and
 a baseline arm, at two scales:
@@ -432,21 +431,13 @@ def describe(name):
 
 def main(argv=None):
     p = argparse.ArgumentParser(
-        description="List the studies, time their models' steps, or rewrite the generated "
-                    "blocks of docs/STUDIES.md.")
+        description="List the studies, or time their models' steps. (The generated blocks of "
+                    "docs/STUDIES.md: python -m lab.studies_doc.)")
     p.add_argument("--time-steps", action="store_true",
                    help="measure the train-step time of each study's models (a few steps each)")
-    p.add_argument("--write-docs", nargs="?", const="", default=None, metavar="PATH",
-                   help="rewrite the generated blocks of PATH (default docs/STUDIES.md)")
     p.add_argument("--study", choices=sorted(STUDIES), nargs="*", default=sorted(STUDIES))
     p.add_argument("--scale", choices=SCALES, default="paper")
     args = p.parse_args(argv)
-    if args.write_docs is not None:
-        from lab import studies_doc
-        path = args.write_docs or studies_doc.DOC
-        changed = studies_doc.write(path)
-        print(f"{os.path.relpath(path)}: {'rewritten' if changed else 'already up to date'}")
-        return 0
     for name in args.study:
         if args.time_steps:
             times = time_steps(name, args.scale)

@@ -1,25 +1,27 @@
-"""The generated blocks of docs/STUDIES.md: `python -m lab.studies --write-docs [PATH]`.
+"""The generated blocks of docs/STUDIES.md: `python -m lab.studies_doc [PATH]`.
 
 A generated block is the text between two marker lines, which Markdown does not show:
 
     <!-- generated: KEY -->
-    ... the text of blocks()[KEY], rewritten by --write-docs ...
+    ... the text of blocks()[KEY], rewritten by `python -m lab.studies_doc` ...
     <!-- end generated: KEY -->
 
 Everything outside the blocks is written by hand and kept as it is. A figure that a program
 computes (an arm list, a time estimate, a result) goes in a block, so the document cannot drift
-from the code: tests/test_studies.py fails when docs/STUDIES.md differs from what --write-docs
+from the code: tests/test_studies.py fails when docs/STUDIES.md differs from what this module
 writes.
 
 To add blocks, append to `BLOCKS` a function that returns {KEY: Markdown text}, then put the KEY's
-two marker lines where the text belongs in docs/STUDIES.md and run --write-docs.
+two marker lines where the text belongs in docs/STUDIES.md and run `python -m lab.studies_doc`.
 """
 
+import argparse
 import json
 import os
 import re
 
 from lab import studies
+from plumbing.errors import run_script
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
                    "STUDIES.md")
@@ -135,3 +137,17 @@ def write(path=DOC):
         with open(path, "w", encoding="utf-8") as f:
             f.write(new)
     return new != old
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Rewrite the generated blocks of docs/STUDIES.md "
+                                            "from the code and the committed studies.")
+    p.add_argument("path", nargs="?", default=DOC, help="the file (default docs/STUDIES.md)")
+    args = p.parse_args(argv)
+    changed = write(args.path)
+    print(f"{os.path.relpath(args.path)}: {'rewritten' if changed else 'already up to date'}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_script(main)

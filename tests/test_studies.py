@@ -107,7 +107,7 @@ def test_time_steps_prints_no_tensorflow_log_lines():
 
 
 def test_docs_studies_md_is_what_write_docs_writes():
-    # Fails whenever docs/STUDIES.md differs from `python -m lab.studies --write-docs`: a hand
+    # Fails whenever docs/STUDIES.md differs from `python -m lab.studies_doc`: a hand
     # edit inside a generated block, or a change of lab/studies.py without rewriting the docs.
     from lab import studies_doc
     with open(studies_doc.DOC, encoding="utf-8") as f:
@@ -115,7 +115,7 @@ def test_docs_studies_md_is_what_write_docs_writes():
     for key in studies_doc.blocks():
         assert f"<!-- generated: {key} -->" in committed, key  # every block has its place
     assert studies_doc.render(committed) == committed, \
-        "docs/STUDIES.md is out of date: run python -m lab.studies --write-docs"
+        "docs/STUDIES.md is out of date: run python -m lab.studies_doc"
     # The gaaf estimates of the docs are the listing's: both are studies.describe("gaaf").
     section = committed.split("<!-- generated: study-gaaf -->")[1].split("<!-- end generated")[0]
     assert section.strip() == "\n".join(studies.describe("gaaf"))
@@ -148,13 +148,53 @@ def test_render_refuses_unknown_unclosed_and_malformed_markers(text, message):
         studies_doc.render(text, {"a": "A", "b": "B"})
 
 
+def wrote_docs(path):
+    """What `python -m lab.studies_doc PATH` prints."""
+    from lab import studies_doc
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert studies_doc.main([str(path)]) == 0
+    return out.getvalue()
+
+
 def test_write_docs_rewrites_the_given_file(tmp_path):
     from lab import studies_doc
     path = tmp_path / "STUDIES.md"
     path.write_text("hand\n<!-- generated: study-gaaf -->\nstale\n"
                     "<!-- end generated: study-gaaf -->\n", encoding="utf-8")
-    assert "rewritten" in listing(["--write-docs", str(path)])
+    assert "rewritten" in wrote_docs(path)
     assert path.read_text(encoding="utf-8") == studies_doc.render(
         "hand\n<!-- generated: study-gaaf -->\n<!-- end generated: study-gaaf -->\n")
     assert "stale" not in path.read_text(encoding="utf-8")
-    assert "up to date" in listing(["--write-docs", str(path)])
+    assert "up to date" in wrote_docs(path)
+
+
+def test_a_committed_study_rebuilds_its_report_from_the_files_kept_beside_it(tmp_path):
+    """docs/studies/NAME/ keeps each run's config.json, metrics.jsonl and eval json (never a
+    checkpoint): `compare.py --collect --out` on a copy gives the committed results.json again."""
+    import glob
+    import json
+    import shutil
+
+    from lab import compare
+
+    def without_paths(value):  # the runs' folders are named by where the copy is
+        if isinstance(value, dict):
+            return {k: without_paths(v) for k, v in value.items() if k != "logdir"}
+        return [without_paths(v) for v in value] if isinstance(value, list) else value
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folders = sorted(os.path.dirname(p) for p in glob.glob(
+        os.path.join(root, "docs", "studies", "*", compare.GRID_JSON)))
+    assert folders, "no committed study keeps its runs' files"
+    for folder in folders:
+        copy = str(tmp_path / os.path.basename(folder))
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("hparams", "events.*"))
+        os.remove(os.path.join(copy, "results.json"))
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert compare.main(["--collect", "--out", copy]) == 0
+        with open(os.path.join(folder, "results.json")) as f:
+            committed = json.load(f)
+        with open(os.path.join(copy, "results.json")) as f:
+            rebuilt = json.load(f)
+        assert without_paths(rebuilt) == without_paths(committed), folder

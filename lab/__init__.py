@@ -5,7 +5,10 @@
     runner.py           one train.py subprocess per run, --jobs at a time
     report.py           results.md / .json / .csv from the runs' log directories
     plots.py            the report's plots
+    hparams.py          the runs' settings and results for TensorBoard's HParams dashboard
+    verdicts.py         the one rule for a source's claims: Holm-adjusted paired tests; ranks
     studies.py          the sources' comparisons, each one command (`python -m lab.studies`)
+    studies_doc.py      docs/STUDIES.md's generated blocks (`python -m lab.studies_doc`)
     stats.py            mean, intervals and paired differences over seeds
     diagnostics.py      why an arm wins: variance shift, recomputed BN statistics, bias shift
     plot_activations.py every activation and its derivative (`python -m lab.plot_activations`)

@@ -5,7 +5,7 @@ the same seeds and gives each claim one verdict by the rule `RULE` below:
 
     d_s      = acc_better(s) - acc_worse(s)  for each seed s both arms have
     p        = two-sided paired t test of the d_s  (`stats.paired_difference`)
-    p_adj    = Holm's adjustment of the p of all claims of the study  (`holm`)
+    p_adj    = Holm's adjustment of the p of all claims of the study at one budget  (`holm`)
     verdict  = supported     if mean(d) > 0 and p_adj < ALPHA
                contradicted  if mean(d) < 0 and p_adj < ALPHA
                within noise  otherwise

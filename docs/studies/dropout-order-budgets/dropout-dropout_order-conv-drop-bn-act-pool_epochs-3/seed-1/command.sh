@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --model cnn --bn --batch-size 32 --lr 0.0125 --warmup-epochs 0 --train-subset 2880 --bn-decay 0.9 --no-histograms --data-dir DATA --dropout dropout --order conv-drop-bn-act-pool --epochs 3 --seed 1 --val-fraction 0.1 --logdir docs/studies/dropout-order-budgets/dropout-dropout_order-conv-drop-bn-act-pool_epochs-3/seed-1

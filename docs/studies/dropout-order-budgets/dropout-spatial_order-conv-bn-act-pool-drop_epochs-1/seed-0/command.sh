@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --model cnn --bn --batch-size 32 --lr 0.0125 --warmup-epochs 0 --train-subset 2880 --bn-decay 0.9 --no-histograms --data-dir DATA --dropout spatial --order conv-bn-act-pool-drop --epochs 1 --seed 0 --val-fraction 0.1 --logdir docs/studies/dropout-order-budgets/dropout-spatial_order-conv-bn-act-pool-drop_epochs-1/seed-0

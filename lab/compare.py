@@ -200,12 +200,11 @@ def make_grid(args, grid_tokens, kinds):
                     arms=[dict(arm, **({"epochs": b} if b else {}))
                           for arm in study["arms"] for b in study["budgets"] or [None]],
                     seeds=study["seeds"], baseline=study["baseline"],
-                    val_fraction=float(study["val_fraction"]), flags_when=study["flags_when"],
-                    claims=study.get("claims", []))
+                    val_fraction=float(study["val_fraction"]), flags_when=study["flags_when"])
     else:
         fixed, axes = parse_grid(grid_tokens, kinds)
         grid = dict(study=None, scale=None, fixed=fixed, arms=studies.product(**axes),
-                    seeds=[0, 1, 2], baseline=None, val_fraction=0.1, flags_when=[], claims=[])
+                    seeds=[0, 1, 2], baseline=None, val_fraction=0.1, flags_when=[])
     if args.seeds is not None:
         try:
             grid["seeds"] = [int(s) for s in args.seeds.split(",")]
@@ -259,8 +258,12 @@ def make_plan(grid, out, kinds=None):
                 "--seed", str(seed), "--val-fraction", repr(grid["val_fraction"]),
                 "--logdir", logdir]
             runs.append(dict(arm=name, seed=seed, logdir=logdir, train_argv=argv))
+    # A study's claims come from lab/studies.py, never from a folder's record: they follow the
+    # study's definition, whenever the folder was made.
+    claims = studies.plan(grid["study"], grid["scale"])["claims"] if grid.get("study") else []
     return dict(grid, arms=arms, names=names, bases=bases, budgets=budgets, baseline=baseline,
-                out=out, runs=runs, settings=check_arms(runs, len(grid["seeds"])))
+                claims=claims, out=out, runs=runs,
+                settings=check_arms(runs, len(grid["seeds"])))
 
 
 def check_arms(runs, seeds):
@@ -359,7 +362,7 @@ def run_differences(plan):
     return out
 
 
-def open_folder(grid, out, extend, collect):
+def open_folder(grid, out, extend):
     """The plan of the experiment folder `out`: its recorded grid checked against this command's,
     and every run already in it checked against the grid; grid.json written when runs start."""
     recorded = read_json(os.path.join(out, GRID_JSON))
@@ -378,7 +381,7 @@ def write_grid(plan):
     os.makedirs(plan["out"], exist_ok=True)
     rundir.atomic_write(os.path.join(plan["out"], GRID_JSON), json.dumps(
         {k: plan.get(k) for k in ("study", "scale", "fixed", "arms", "seeds", "baseline",
-                                  "val_fraction", "flags_when", "claims")}, indent=1))
+                                  "val_fraction", "flags_when")}, indent=1))
 
 
 def check_data(plan):
@@ -409,7 +412,7 @@ def main(argv=None):
         raise UserError("give --study NAME or a grid of train.py flags, e.g. --act relu,elu")
     else:
         grid = make_grid(args, grid_tokens, train_flag_kinds())
-    plan = open_folder(grid, out, args.extend, args.collect)
+    plan = open_folder(grid, out, args.extend)
     if args.print_commands:
         for run in plan["runs"]:
             print(shlex.join(train_command(run)))

@@ -490,3 +490,13 @@ def test_seconds_per_epoch_counts_a_resumed_epoch_as_the_part_it_trained():
                {"epoch": 2, "step": 20, "seconds": 40.0, "resumed_at_step": 16}]
     assert report.seconds_per_epoch(records, 10) == pytest.approx(100.0)
     assert report.seconds_per_epoch(records[:1], 10) == pytest.approx(100.0)
+
+
+def test_a_study_s_claims_come_from_its_definition_not_from_the_folder_record():
+    # A folder recorded before a claim was corrected must be judged on the study's claims now.
+    args, tokens = compare.build_parser().parse_known_args(["--study", "blog-allcnn"])
+    grid = dict(compare.make_grid(args, tokens, compare.train_flag_kinds()),
+                claims=[{"better": "act=relu,bn=off", "worse": "act=elu,bn=on", "source": "old"}])
+    plan = compare.make_plan(grid, "unused")
+    assert plan["claims"] == studies.plan("blog-allcnn", "quick")["claims"]
+    assert len(plan["claims"]) == 10

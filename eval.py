@@ -86,7 +86,9 @@ def build_parser():
                    help="evaluate on this dataset (same label format as the run's); default: "
                         "the run's, or cifar10 in --data-dir for a run trained on cifar10-sample")
     p.add_argument("--data-dir", default=None,
-                   help="where the dataset to evaluate on is (default: where training found it)")
+                   help="where the dataset to evaluate on is, and the run's training images "
+                        "for --recompute-bn-stats when it holds the run's dataset (default: "
+                        "where training found them)")
     p.add_argument("--batch-size", type=int, default=500)
     # Batch statistics at test time never read the moving averages, recomputed or not.
     statistics = p.add_mutually_exclusive_group()
@@ -515,14 +517,17 @@ def evaluate_logdir(logdir, args):
     model, config, checkpoint, step = restore_model(logdir, args.checkpoint, args.best,
                                                     args.bn_test_batch_stats)
     kind = "best" if args.best else f"step-{step}" if args.checkpoint else "last"
+    dataset, data_dir = eval_dataset(config, args)
     recomputed_on = None
     if args.recompute_bn_stats and config["bn"]:
-        recomputed_on = recompute_on_training_images(model, config)
+        # The run's own training images: in --data-dir when that holds the run's dataset (a moved
+        # or copied folder), else where training found them.
+        training_dir = data_dir if dataset == config["dataset"] else None
+        recomputed_on = recompute_on_training_images(model, config, data_dir=training_dir)
         print(f"{logdir}: batch-norm statistics recomputed on {recomputed_on:,} training images",
               flush=True)
     statistics = bn_statistics(config, args, recomputed_on)
     statistics_words, _ = bn_statistics_words(statistics)
-    dataset, data_dir = eval_dataset(config, args)
     images, labels = load_images(dataset, data_dir, config, args.split)
     print(f"evaluating {logdir}: {kind} checkpoint (step {step}) on the {args.split} split of "
           f"{dataset} ({len(labels):,} images), {statistics_words}", flush=True)

@@ -220,6 +220,23 @@ def test_data_dir_that_cannot_be_honoured_is_refused(run, full_format_copy, tmp_
     assert not (tmp_path / "ful").exists()
 
 
+def test_recomputed_statistics_read_the_training_images_from_data_dir(full_format_copy, tmp_path):
+    """--recompute-bn-stats read the training images where training had found them, even with
+    --data-dir naming where they are now: a moved data folder ended in 'does not exist'."""
+    logdir = str(tmp_path / "run")
+    flags = TINY[2:] + ["--dataset", "cifar10", "--batch-size", "20", "--val-fraction", "0.1"]
+    assert train.main(flags + ["--data-dir", full_format_copy, "--logdir", logdir]) == 0
+    moved = str(tmp_path / "moved")
+    os.rename(full_format_copy, moved)
+    with pytest.raises(UserError, match="does not exist"):  # where training found them: gone
+        evaluate.main(["--logdir", logdir, "--recompute-bn-stats"])
+    assert evaluate.main(["--logdir", logdir, "--recompute-bn-stats", "--data-dir", moved]) == 0
+    result = json.load(open(os.path.join(logdir, "eval-test-last-bnrecomputed.json")))
+    # 5 files x 20 images, 10 of them the validation split: 90 training images
+    assert result["bn_statistics"] == {"mode": "recomputed", "images": 90}
+    assert result["data_dir"] == moved
+
+
 def figures_of(monkeypatch):
     """The figures eval.py closes, kept for inspection instead."""
     kept = []

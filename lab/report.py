@@ -18,6 +18,7 @@ the seeds both arms have, and says so when they are fewer.
 """
 
 import csv
+import functools
 import json
 import os
 import subprocess
@@ -102,8 +103,14 @@ def seconds_per_epoch(records, steps_per_epoch):
 
 def parameter_count(config):
     """Trainable parameters of the model a run's config.json describes."""
+    return count_parameters(json.dumps(config["model_config"], sort_keys=True))
+
+
+@functools.lru_cache(maxsize=None)
+def count_parameters(model_config_json):
+    """Built once per model: the arms of a budget grid and the seeds of an arm share theirs."""
     import models
-    model = models.build(**config["model_config"])
+    model = models.build(**json.loads(model_config_json))
     return int(sum(v.shape.num_elements() for v in model.trainable_variables))
 
 

@@ -226,11 +226,10 @@ STUDIES = {
 SCALES = ("quick", "paper", "budgets")
 
 # Seconds per train step (batch 128) of each study model on an idle 2-core x86-64 CPU, the figures
-# of docs/STUDIES.md, "Time per step on this machine": ResNet-20's 0.307 s (417 images/s,
-# docs/PERFORMANCE.md) times each model's step time relative to ResNet-20 measured in the same
-# round of `--time-steps` (median of the ratios). Every estimate of the listing and of
+# of docs/STUDIES.md, "Time per step on this machine": the median over the arms timed with
+# `--time-steps` (2026-12-01, nothing else running). Every estimate of the listing and of
 # docs/STUDIES.md is estimate_seconds() at these times.
-STEP_SECONDS = {"ResNet-20": 0.307, "cnn": 0.13, "ResNet-56": 1.07, "All-CNN-C": 1.1}
+STEP_SECONDS = {"ResNet-20": 0.92, "cnn": 0.45, "ResNet-56": 2.59, "All-CNN-C": 2.26}
 
 
 def plan(name, scale):

@@ -50,13 +50,14 @@ def test_the_estimates_take_the_documented_step_time_of_the_study_model():
         ("dropout-order", "quick"): "cnn", ("dropout-order", "paper"): "cnn",
         ("dropout-order", "budgets"): "cnn"}
     # gaaf quick by hand: 4 arms x 3 seeds, each 15 s of start-up, 5 epochs of 10,000 // 128 =
-    # 78 steps at 0.307 s, 5 validations of 5,000 images and one test of 10,000 images at a third
-    # of a step's time per image.
-    per_run = 15 + 5 * 78 * 0.307 + (5 * 5000 + 10000) * 0.307 / 128 / 3
+    # 78 steps at ResNet-20's documented step time, 5 validations of 5,000 images and one test of
+    # 10,000 images at a third of a step's time per image.
+    step = studies.STEP_SECONDS["ResNet-20"]
+    per_run = 15 + 5 * 78 * step + (5 * 5000 + 10000) * step / 128 / 3
     assert studies.estimate_seconds("gaaf", "quick") == pytest.approx(12 * per_run)
-    assert studies.duration(12 * per_run) == "33 min"
-    assert studies.estimate_seconds("gaaf", "quick", 0.614) == pytest.approx(
+    assert studies.estimate_seconds("gaaf", "quick", 2 * step) == pytest.approx(
         12 * (2 * per_run - 15))
+    assert studies.duration(12 * (15 + 5 * 78 * 0.307 + 35000 * 0.307 / 128 / 3)) == "33 min"
 
 
 def test_every_claim_names_two_arms_of_its_scale_and_the_source_figures():
@@ -103,7 +104,8 @@ def test_time_steps_prints_no_tensorflow_log_lines():
     assert not noise, noise
     assert "with the measured step time" in p.stdout
     documented = studies.duration(studies.estimate_seconds("dropout-order", "quick"))
-    assert f"~{documented} with the documented one (0.13 s/step, cnn)" in p.stdout, p.stdout
+    step = studies.STEP_SECONDS["cnn"]
+    assert f"~{documented} with the documented one ({step} s/step, cnn)" in p.stdout, p.stdout
 
 
 def test_docs_studies_md_is_what_write_docs_writes():

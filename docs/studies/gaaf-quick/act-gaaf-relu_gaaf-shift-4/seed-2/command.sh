@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --recipe gaaf-resnet20 --epochs 5 --train-subset 10000 --bn-decay 0.97 --no-histograms --act gaaf-relu --gaaf-shift 4 --data-dir DATA --seed 2 --val-fraction 0.1 --logdir docs/studies/gaaf-quick/act-gaaf-relu_gaaf-shift-4/seed-2

@@ -57,7 +57,8 @@ def test_the_estimates_take_the_documented_step_time_of_the_study_model():
     assert studies.estimate_seconds("gaaf", "quick") == pytest.approx(12 * per_run)
     assert studies.estimate_seconds("gaaf", "quick", 2 * step) == pytest.approx(
         12 * (2 * per_run - 15))
-    assert studies.duration(12 * (15 + 5 * 78 * 0.307 + 35000 * 0.307 / 128 / 3)) == "33 min"
+    assert [studies.duration(s) for s in (1980, 7200, 30240, 1026000)] == [
+        "33 min", "2.0 h", "8.4 h", "285 h"]
 
 
 def test_every_claim_names_two_arms_of_its_scale_and_the_source_figures():

@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --recipe blog-allcnn --epochs 2 --train-subset 5000 --no-histograms --act elu --bn --data-dir DATA --bn-decay 0.9 --seed 2 --val-fraction 0.1 --logdir docs/studies/blog-allcnn-quick/act-elu_bn-on/seed-2

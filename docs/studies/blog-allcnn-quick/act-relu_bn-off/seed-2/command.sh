@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --recipe blog-allcnn --epochs 2 --train-subset 5000 --no-histograms --act relu --no-bn --data-dir DATA --seed 2 --val-fraction 0.1 --logdir docs/studies/blog-allcnn-quick/act-relu_bn-off/seed-2

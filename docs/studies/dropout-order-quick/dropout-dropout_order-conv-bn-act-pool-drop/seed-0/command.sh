@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --model cnn --bn --epochs 3 --train-subset 10000 --bn-decay 0.97 --no-histograms --dropout dropout --order conv-bn-act-pool-drop --data-dir DATA --seed 0 --val-fraction 0.1 --logdir docs/studies/dropout-order-quick/dropout-dropout_order-conv-bn-act-pool-drop/seed-0

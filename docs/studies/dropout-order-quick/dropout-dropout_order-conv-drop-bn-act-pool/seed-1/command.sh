@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --model cnn --bn --epochs 3 --train-subset 10000 --bn-decay 0.97 --no-histograms --dropout dropout --order conv-drop-bn-act-pool --data-dir DATA --seed 1 --val-fraction 0.1 --logdir docs/studies/dropout-order-quick/dropout-dropout_order-conv-drop-bn-act-pool/seed-1

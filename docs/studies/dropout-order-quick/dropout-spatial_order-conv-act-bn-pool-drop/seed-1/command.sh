@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --model cnn --bn --epochs 3 --train-subset 10000 --bn-decay 0.97 --no-histograms --dropout spatial --order conv-act-bn-pool-drop --data-dir DATA --seed 1 --val-fraction 0.1 --logdir docs/studies/dropout-order-quick/dropout-spatial_order-conv-act-bn-pool-drop/seed-1

@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --recipe dropact-resnet56 --depth 20 --epochs 6 --lr-steps 3,5 --train-subset 10000 --bn-decay 0.97 --no-histograms --act dropact --data-dir DATA --seed 1 --val-fraction 0.2 --logdir docs/studies/dropact-quick/act-dropact/seed-1

@@ -12,10 +12,20 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# What a fresh clone does not have (the directories .gitignore names): a working copy may hold
-# gigabytes of experiments and environments that the command never reads.
-NOT_IN_A_CLONE = shutil.ignore_patterns(".git", ".venv", "venv", "runs", "logs", "experiments",
-                                        ".pytest_cache", ".hypothesis", "__pycache__", "*.pyc")
+
+def copy_as_a_clone(work):
+    """Copy what a clone has (and new files not yet committed): the files .gitignore does not
+    ignore. A working copy may hold gigabytes of experiments, data and environments."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
+                                 "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):  # no git here: an unpacked archive
+        shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+        return
+    for name in filter(None, listed.decode().split("\0")):
+        if os.path.isfile(os.path.join(ROOT, name)):  # a tracked file may be deleted, uncommitted
+            os.makedirs(os.path.dirname(os.path.join(work, name)), exist_ok=True)
+            shutil.copy2(os.path.join(ROOT, name), os.path.join(work, name))
 
 
 def test_the_readme_main_job_runs(tmp_path):
@@ -25,7 +35,7 @@ def test_the_readme_main_job_runs(tmp_path):
     job = first.split("pip install -r requirements.txt && ", 1)[1]
     assert job.startswith("python train.py") and "python eval.py" in job
     work = tmp_path / "checkout"
-    shutil.copytree(ROOT, work, ignore=NOT_IN_A_CLONE)
+    copy_as_a_clone(work)
     for command in job.split(" && "):
         argv = command.split()
         assert argv[0] == "python"

@@ -4,10 +4,9 @@ In a file of its own: 28 All-CNN-C steps take about 90 s on two cores, and `pyte
 loadfile` hands out whole files, so a second worker can run test_train.py's tiny ResNet runs meanwhile.
 """
 
-import json
 import math
-import os
 
+import eval as evaluate
 import train
 
 
@@ -17,6 +16,5 @@ def test_the_default_allcnn_relu_without_batch_norm_learns_on_the_sample(tmp_pat
     logdir = str(tmp_path / "run")
     assert train.main(["--dataset", "cifar10-sample", "--epochs", "4", "--no-histograms",
                        "--logdir", logdir]) == 0
-    with open(os.path.join(logdir, "metrics.jsonl")) as f:
-        rows = [json.loads(line) for line in f]
+    rows = evaluate.read_metrics(logdir)
     assert rows[-1]["train_loss"] < math.log(10) - 0.05

@@ -24,13 +24,21 @@ def test_resnet20_forward_flops_equal_the_hand_count():
     assert bench.forward_flops(models.build("resnet", 10, depth=20), 4) == 2 * macs
 
 
-def test_torch_peer_has_the_same_parameter_count():
+@pytest.mark.parametrize("model", ["resnet", "allcnn"])
+def test_torch_peer_has_the_same_parameter_count(model):
+    """Like with like, as bench.py runs them: ours with batch norm (`--bn`, so the convolutions
+    before it have no bias) against the peer with batch norm (gamma and beta per channel; its
+    running statistics are buffers, not parameters)."""
     torch = pytest.importorskip("torch")
-    ours = models.build("resnet", 10, depth=20)
-    peer = bench_peers.torch_resnet_v1(20)
+    if model == "resnet":
+        ours = models.build("resnet", 10, depth=20, bn=True)
+        peer = bench_peers.torch_resnet_v1(20)
+    else:
+        ours = models.build("allcnn", 10, bn=True)
+        peer = bench_peers.torch_allcnn(10, bn=True)
     assert sum(p.numel() for p in peer.parameters()) == \
         sum(int(np.prod(v.shape)) for v in ours.trainable_variables)
-    assert peer(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert peer.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("command", [["-m", "benchmarks.bench"], ["benchmarks/bench.py"],

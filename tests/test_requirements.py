@@ -51,7 +51,8 @@ def test_dev_requirements_add_pinned_pytorch_which_ci_installs_as_the_readme_say
     take a newer release, on Linux a CUDA build of several GB."""
     assert "-r requirements.txt" in read_lines("requirements-dev.txt")
     dev = read_requirements("requirements-dev.txt")
-    assert [(r.name, str(r.specifier), r.marker) for r in dev] == [("torch", "==2.13.0", None)]
+    assert [(r.name, str(r.specifier), r.marker) for r in dev] == [("torch", "==2.13.0", None),
+                                                                   ("statsmodels", "", None)]
     assert "torch" not in {r.name for r in read_requirements()}
     with open(os.path.join(ROOT, ".ci", "run")) as f:
         ci = f.read()

@@ -220,8 +220,8 @@ def test_every_study_plan_is_well_formed():
             names = [studies.arm_name(a) for a in p["arms"]]
             assert p["baseline"] in names and len(set(names)) == len(names)
             assert len(p["seeds"]) >= 3 and p["shrunk"]
-    with pytest.raises(UserError, match="has no budgets scale; it has: quick, paper"):
-        studies.plan("gaaf", "budgets")
+    with pytest.raises(UserError, match="has no full scale; it has: quick, paper, budgets"):
+        studies.plan("gaaf", "full")
 
 
 def test_quick_scales_let_batch_norm_forget_its_initial_statistics(capsys):

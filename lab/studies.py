@@ -212,7 +212,8 @@ STUDIES = {
         # The repository's training: 200 epochs of 313 steps of batch 128 (its 40,000 training
         # images, the last batch of each epoch partial; plumbing/recipes.py, dropact-resnet56).
         source_training=dict(steps=62600, batch=128,
-                             text="the repository's 200 epochs of 313 steps of batch 128"),
+                             text="the repository's 62,600 steps of batch 128"
+                                  ", 200 epochs of 313"),
         val_fraction="0.2",  # the repository's own 80/20 split
         # The repository's table, test % (docs/STUDIES.md, study 2): dropact 93.27, relu 92.58,
         # rrelu 90.65; the paper's claim, Drop-Activation above both, and the table's relu above
@@ -265,7 +266,8 @@ STUDIES = {
         # The repository's training: 200 epochs of 391 steps of batch 128 (all 50,000 training
         # images, the last batch of each epoch partial; plumbing/recipes.py, gaaf-resnet20).
         source_training=dict(steps=78200, batch=128,
-                             text="the repository's 200 epochs of 391 steps of batch 128"),
+                             text="the repository's 78,200 steps of batch 128"
+                                  ", 200 epochs of 391"),
         # The repository's table (GAAF_*_TEST; docs/STUDIES.md, study 3): relu above every
         # gaaf-relu arm, "gaaf-relu improved on relu in none of its runs". These are the orderings
         # its figures show, the ones this study reruns; the paper's general claim that GAAF

@@ -296,3 +296,62 @@ def test_a_committed_study_rebuilds_its_report_from_the_files_kept_beside_it(tmp
         with open(os.path.join(copy, "results.json")) as f:
             rebuilt = json.load(f)
         assert without_paths(rebuilt) == without_paths(committed), folder
+
+
+# --------------------------------------------------------------------------------------------------
+# The figure of every study (lab/studies_figure.py)
+# --------------------------------------------------------------------------------------------------
+
+def constructed_results(study, scale, means_by_steps, baseline):
+    """A results.json's fields the figure reads: per budget and arm, its steps and mean."""
+    arms = [{"base": base, "steps": steps, "test": {"mean": mean}}
+            for steps, means in means_by_steps.items() for base, mean in means.items()]
+    return {"study": study, "scale": scale, "baseline": baseline, "arms": arms,
+            "budgets": ["1", "3", "10"] if len(means_by_steps) > 1 else [], "ranking": None}
+
+
+def test_the_figure_is_drawn_from_the_results(tmp_path):
+    from lab import studies_figure
+
+    budgets = constructed_results("gaaf", "budgets", {
+        90: {"a": 0.30, "b": 0.35, "c": 0.20},
+        270: {"a": 0.40, "b": 0.40, "c": 0.45},   # a and b tied: both rank 2.5
+        900: {"a": 0.60, "b": 0.50, "c": None}}, "a")  # c has no counted run at 900 steps
+    one = constructed_results("dropact", "quick", {468: {"x": 0.53, "y": 0.52}}, "x")
+    data = studies_figure.figure_data(budgets)
+    assert data["steps"] == [90, 270, 900]
+    assert data["arms"] == {"a": [(90, 2.0, 0.30), (270, 2.5, 0.40), (900, 1.0, 0.60)],
+                            "b": [(90, 1.0, 0.35), (270, 2.5, 0.40), (900, 2.0, 0.50)],
+                            "c": [(90, 3.0, 0.20), (270, 1.0, 0.45)]}
+    assert studies_figure.figure_data(one) == {
+        "steps": [468], "arms": {"x": [(468, 1.0, 0.53)], "y": [(468, 2.0, 0.52)]}}
+    found = {"dropact": ("dropact-quick", one), "gaaf": ("gaaf-budgets", budgets)}
+    path = tmp_path / "figure.png"
+    studies_figure.plot(found, str(path))
+    assert path.stat().st_size > 10000
+    text = studies_figure.caption(found)
+    assert "dropact-quick" in text and "one budget, 468 steps" in text
+    assert "budgets of 90, 270, 900 steps" in text
+
+
+def test_the_figure_shows_every_committed_study_and_its_budgets_first():
+    import json
+
+    from lab import studies_figure
+
+    found = studies_figure.committed_results()
+    assert list(found) == list(studies.STUDIES)  # all four, in order
+    # A study with a committed budgets grid is drawn from it, not from its quick scale.
+    assert found["dropout-order"][0] == "dropout-order-budgets"
+    for study, (folder, results) in found.items():
+        with open(os.path.join(studies_figure.FOLDER, folder, "results.json")) as f:
+            assert json.load(f) == results
+        data = studies_figure.figure_data(results)
+        if results.get("ranking"):  # the report's own ranks at each budget
+            assert [(steps, {a: r for a, points in data["arms"].items()
+                             for s, r, _ in points if s == steps})
+                    for steps in data["steps"]] == [
+                (steps, ranks) for steps, ranks in results["ranking"]["ranks"]]
+        means = {a["base"]: a["test"]["mean"] for a in results["arms"]
+                 if a["steps"] == data["steps"][-1]}
+        assert {a: points[-1][2] for a, points in data["arms"].items()} == means

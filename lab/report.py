@@ -4,7 +4,8 @@ Per arm (and per training budget, when the arms differ in --epochs): runs finish
 mean +- std of validation and test accuracy over the counted seeds, the test accuracy's 95%
 interval (Student t), the paired difference to the baseline arm at the same budget with its
 interval and p-value (lab/stats.py), epochs, seconds per epoch, parameter count, and notes.
-A study's claims (lab/studies.py) each get a verdict by lab/verdicts.py's rule; with several
+A study's claims (lab/studies.py) are tested at each budget and each gets one verdict by
+lab/verdicts.py's rule (at the longest budget, only where its sign has settled); with several
 budgets, the ranking of the arms at each budget and Kendall's tau between consecutive budgets.
 Written as results.md, results.json and results.csv (percentages), plots (lab/plots.py) and
 TensorBoard's HParams dashboard (lab/hparams.py).
@@ -175,8 +176,8 @@ def budgets_of(arms):
 
 
 def judge_claims(plan, arms):
-    """The verdict on each of the study's claims at each budget (lab/verdicts.py's rule, Holm
-    over the claims of one budget): [{budget, steps, claim fields, diff, p's, verdict}]."""
+    """The test of each of the study's claims at each budget (lab/verdicts.py's rule, Holm over
+    the claims of one budget): [{budget, steps, claim fields, diff, p's, at_budget}]."""
     out = []
     for budget, at in budgets_of(arms):
         by_seed = {a["base"]: a["test_by_seed"] for a in at}
@@ -184,6 +185,26 @@ def judge_claims(plan, arms):
         out += [dict(v, budget=budget, steps=steps)
                 for v in verdicts.judge(plan.get("claims") or [], by_seed)]
     return out
+
+
+def settle_claims(plan, arms, judged):
+    """The verdict on each claim (verdicts.settle: at the longest budget, where the sign has
+    settled), with `text`: the verdict in words with its steps and their share of the source's
+    training (studies.source_share, for the batch size the runs trained with)."""
+    from lab import studies
+
+    budgets = list(dict.fromkeys(c["budget"] for c in judged))
+    by_budget = [(next(c["steps"] for c in judged if c["budget"] == b),
+                  [c for c in judged if c["budget"] == b]) for b in budgets]
+    settled = verdicts.settle(by_budget)
+    longest = budgets_of(arms)[-1][1] if arms else []
+    batch = next((r["config"].get("batch_size") for a in longest for r in a["runs"]
+                  if r["config"]), None)
+    for v in settled:
+        share = (studies.source_share(plan["study"], v["steps"], batch)
+                 if plan.get("study") in studies.STUDIES else None)
+        v["text"] = verdicts.verdict_text(v, share)
+    return settled
 
 
 def ranking(arms):
@@ -258,7 +279,7 @@ def text_table(arms):
 
 
 CLAIM_COLUMNS = ["claim (source's figures)", "budget", "Δ test (95% CI)", "p", "p, Holm",
-                 "verdict"]
+                 "at this budget"]
 
 
 def claim_rows(judged):
@@ -271,8 +292,12 @@ def claim_rows(judged):
                  f" [{signed(c['diff'], 'ci_low')}, {signed(c['diff'], 'ci_high')}]")
              + f" (n = {len(c['diff']['seeds'])})",
              "-" if c["p_value"] is None else f"{c['p_value']:.3g}",
-             "-" if c["p_adjusted"] is None else f"{c['p_adjusted']:.3g}", c["verdict"]]
+             "-" if c["p_adjusted"] is None else f"{c['p_adjusted']:.3g}", c["at_budget"]]
             for c in judged]
+
+
+def verdict_rows(settled):
+    return [[f"{v['better']} > {v['worse']}", v["text"]] for v in settled]
 
 
 def ranking_lines(rank):
@@ -334,10 +359,12 @@ def machine_line(configs):
             f"commit{'s' if len(seen['git_commit']) > 1 else ''} {text['git_commit']}.")
 
 
-def tables_markdown(arms, judged, rank, level="##", images=""):
-    """The tables of a report: one per budget, the claims with their verdicts, the ranking
-    against the budget. Also docs/STUDIES.md's generated result blocks (lab/studies_doc.py),
-    from a committed results.json, with `images` the folder of its plots."""
+def tables_markdown(arms, judged, rank, level="##", images="", settled=None, rule=None):
+    """The tables of a report: one per budget, the claims' tests at each budget and their
+    verdicts (`settled`, settle_claims), the ranking against the budget. Also docs/STUDIES.md's
+    generated result blocks (lab/studies_doc.py), from a committed results.json, with `images`
+    the folder of its plots and `rule` the sentence that points to the rule stated once there
+    (default: the rule itself, verdicts.RULE)."""
     parts = []
     for budget, at in budgets_of(arms):
         if budget is not None:
@@ -345,17 +372,20 @@ def tables_markdown(arms, judged, rank, level="##", images=""):
             parts += [f"{level} {steps} steps (epochs={budget})", ""]
         parts += [markdown_table(at), ""]
     if judged:
-        parts += [f"{level} The source's claims", "", verdicts.RULE, "", markdown(
+        parts += [f"{level} The source's claims", "", rule or verdicts.RULE, "", markdown(
             CLAIM_COLUMNS, claim_rows(judged)), ""]
+    if settled:
+        parts += ["Verdicts (at the longest budget, where the sign has settled):", "",
+                  markdown(["claim", "verdict"], verdict_rows(settled)), ""]
     if rank:
         parts += [f"{level} The ranking against the training budget", "", *ranking_lines(rank),
                   "", f"![test accuracy against training steps]({images}budgets.png)", ""]
     return parts
 
 
-def markdown_report(plan, arms, judged, rank):
+def markdown_report(plan, arms, judged, rank, settled=None):
     parts = ["# Results", "", *describe(plan, arms), ""]
-    parts += tables_markdown(arms, judged, rank)
+    parts += tables_markdown(arms, judged, rank, settled=settled)
     parts += ["![learning curves](curves.png)", "", "![test accuracy](test_accuracy.png)", ""]
     return "\n".join(parts)
 
@@ -364,8 +394,9 @@ def write_report(plan, arms):
     out = plan["out"]
     os.makedirs(out, exist_ok=True)
     judged, rank = judge_claims(plan, arms), ranking(arms) if plan["budgets"] else None
+    settled = settle_claims(plan, arms, judged)
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(markdown_report(plan, arms, judged, rank))
+        f.write(markdown_report(plan, arms, judged, rank, settled))
     public = [{k: v for k, v in a.items() if k != "runs"} | dict(
         runs=[{k: v for k, v in r.items() if k != "config"} for r in a["runs"]]) for a in arms]
     with open(os.path.join(out, "results.json"), "w") as f:
@@ -373,7 +404,7 @@ def write_report(plan, arms):
                        scale=plan["scale"], fixed=plan["fixed"], seeds=plan["seeds"],
                        baseline=plan["baseline"], budgets=plan["budgets"],
                        val_fraction=plan["val_fraction"], arms=public, claims=judged,
-                       ranking=rank), f, indent=1)
+                       verdicts=settled, ranking=rank), f, indent=1)
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)  # accuracies in percent, differences in percentage points
         w.writerow(["arm", "budget_epochs", "runs_counted", "runs_started", "val_mean_pct",

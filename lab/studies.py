@@ -5,12 +5,20 @@
     python -m lab.studies --time-steps          # measure each study model's train-step time here
 
 A study is a set of arms (train.py settings that differ), the settings every arm shares, seeds and
-a baseline arm, at two scales:
+a baseline arm, at three scales:
 
-    paper   the source's own model, epochs and schedule (hours of GPU time; estimated, not run here)
-    quick   the whole grid in about an hour on a 2-core CPU: fewer epochs and, where that is not
-            enough, fewer training images (`--train-subset`) or a shallower ResNet; each study
-            says what it shrinks in `shrunk`
+    paper    the source's own model, epochs and schedule (hours of GPU time; estimated, not run
+             here)
+    quick    the whole grid in about an hour on a 2-core CPU: fewer epochs and, where that is not
+             enough, fewer training images (`--train-subset`) or a shallower ResNet; each study
+             says what it shrinks in `shrunk`
+    budgets  the grid at three training lengths, 90, 270 and 900 steps (BUDGETS), each a whole
+             run with its own schedule and every other setting the same, in about 5 hours or less
+             on a 2-core CPU: where the ranking is heading, and whether a claim's sign has settled
+             (lab/verdicts.py)
+
+Each study records its source's training length (`source_training`), and every verdict states
+its steps as a share of it (`source_share`).
 
 Sources:
   blog-allcnn    the blog post "激活函数(relu,prelu,elu,+BN)对比on cifar10": All-CNN on CIFAR-10,
@@ -75,6 +83,14 @@ GAAF_ARMS = ([{"act": "relu"}]
                 for s in GAAF_ROUND_TEST])
 
 
+# The four arms the shorter scales run: relu, gaaf-relu's floor variant at shift 4 (the shift its
+# README expected to be best, its sigmoid being closest to the paper's shape function) and at -1
+# (the best floor shift of its table), and the round variant at -1 (the table's best gaaf-relu).
+GAAF_QUICK_ARMS = [{"act": "relu"}, {"act": "gaaf-relu", "gaaf-shift": "4"},
+                   {"act": "gaaf-relu", "gaaf-shift": "-1"},
+                   {"act": "gaaf-relu", "gaaf-variant": "round", "gaaf-shift": "-1"}]
+
+
 def gaaf_claims():
     """relu above each gaaf-relu arm of GAAF_ARMS, with the repository's two figures."""
     claims = []
@@ -89,6 +105,26 @@ def gaaf_claims():
                                  f"{figure}"})
     return claims
 
+
+def budget_lr_steps(source_steps, source_epochs, budgets):
+    """flags_when entries that give each budget the source's step schedule, scaled to its length.
+
+    A step boundary at epoch b of the source's E epochs is at b / E of every budget:
+    budget_lr_steps("91,136,182", 200, ["10"]) -> [({"epochs": "10"}, {"lr-steps":
+    "4.55,6.8,9.1"})] (train.py takes fractional epochs; boundary b epochs is step round(b *
+    steps per epoch)). So each budget is a whole run with the source's schedule shape.
+    """
+    return [({"epochs": e}, {"lr-steps": ",".join(
+        f"{float(b) * int(e) / source_epochs:g}" for b in source_steps.split(","))})
+        for e in budgets]
+
+
+# The training lengths of the budgets scales: 1, 3 and 10 epochs of 90 steps, 90 to 900 steps,
+# the same three lengths in every study so that their rankings can be set side by side.
+BUDGETS = ["1", "3", "10"]
+# Batch-norm decay of every budgets scale: 0.9^90 = 0.008 % of the moving averages' initial
+# values remain after the shortest budget (at the recipes' 0.99, 40 %).
+BUDGETS_BN_DECAY = "0.9"
 
 DROPOUT_ORDERS = ["conv-bn-act-pool-drop", "conv-drop-bn-act-pool", "conv-act-bn-pool-drop"]
 
@@ -112,6 +148,27 @@ STUDIES = {
                           "50,000), batch-norm decay 0.9 instead of 0.99 so that the moving "
                           "averages forget their initial values in 78 steps; the model, batch "
                           "size and validation split are the paper scale's"),
+        # The ranking at three training lengths (BUDGETS), each a whole run with the recipe's
+        # cosine schedule. An All-CNN-C step of batch 128 takes 2.26 s on the 2-core CPU
+        # (STEP_SECONDS): 1,260 such steps for each of 18 runs would be 14 h. So batch 24 (2,160
+        # training images give 90 steps an epoch), lr 0.01 x 24 / 128 = 0.001875 (the recipe's
+        # rate scaled linearly with the batch, Goyal et al. 2017, arXiv 1706.02677), and the five
+        # arms the post ranks (prelu + BN, which it does not rank, is left out).
+        budgets=dict(flags={"recipe": "blog-allcnn", "batch-size": "24", "lr": "0.001875",
+                            "train-subset": "2160", "histograms": "off"},
+                     arms=[{"act": "relu", "bn": "on"}, {"act": "relu", "bn": "off"},
+                           {"act": "prelu", "bn": "off"}, {"act": "elu", "bn": "on"},
+                           {"act": "elu", "bn": "off"}],
+                     budgets=BUDGETS,
+                     flags_when=[({"bn": "on"}, {"bn-decay": BUDGETS_BN_DECAY})],
+                     shrunk="batch 24 instead of 128 on 2,160 of the 45,000 training images, lr "
+                            "0.001875 (the recipe's 0.01 scaled with the batch), the recipe's "
+                            "cosine schedule over each whole run; the five arms the post ranks; "
+                            "every other setting the same at every length"),
+        # The post's training: its curves run to about 50,000 steps of batch 128 (the paper
+        # scale's 50,000 steps); every verdict states its steps as a share of it.
+        source_training=dict(steps=50000, batch=128,
+                             text="the post's about 50,000 steps of batch 128"),
         # The post's test-accuracy ranking on CIFAR-10 (docs/STUDIES.md, study 1: "source
         # rank"); it does not rank prelu + BN.
         claims=ranking_claims(["act=relu,bn=on", "act=elu,bn=off", "act=prelu,bn=off",
@@ -140,6 +197,23 @@ STUDIES = {
                           "5) on 10,000 of the 40,000 training images (468 steps), batch-norm "
                           "decay 0.97 instead of 0.997 so that the moving averages forget their "
                           "initial values in 468 steps"),
+        # The ranking at three training lengths (BUDGETS), each a whole run with the repository's
+        # step schedule scaled to it (lr / 10 at 91/200, 136/200 and 182/200 of the run): the
+        # quick scale's ResNet-20 at the repository's batch 128 and lr 0.1, on 11,520 training
+        # images (90 steps an epoch).
+        budgets=dict(flags={"recipe": "dropact-resnet56", "depth": "20", "train-subset": "11520",
+                            "bn-decay": BUDGETS_BN_DECAY, "histograms": "off"},
+                     budgets=BUDGETS,
+                     flags_when=budget_lr_steps("91,136,182", 200, BUDGETS),
+                     shrunk="ResNet-20 instead of ResNet-56 on 11,520 of the 40,000 training "
+                            "images, the repository's schedule scaled to each whole run (lr / 10 "
+                            "at 45.5 %, 68 % and 91 % of its steps); the repository's batch 128 "
+                            "and lr 0.1; every other setting the same at every length"),
+        # The repository's training: 200 epochs of 313 steps of batch 128 (its 40,000 training
+        # images, the last batch of each epoch partial; plumbing/recipes.py, dropact-resnet56).
+        source_training=dict(steps=62600, batch=128,
+                             text="the repository's 62,600 steps of batch 128"
+                                  ", 200 epochs of 313"),
         val_fraction="0.2",  # the repository's own 80/20 split
         # The repository's table, test % (docs/STUDIES.md, study 2): dropact 93.27, relu 92.58,
         # rrelu 90.65; the paper's claim, Drop-Activation above both, and the table's relu above
@@ -168,13 +242,32 @@ STUDIES = {
         # values would remain after the 390 steps; at 0.97, 0.0007 %.
         quick=dict(flags={"recipe": "gaaf-resnet20", "epochs": "5", "train-subset": "10000",
                           "bn-decay": "0.97", "histograms": "off"},
-                   arms=[{"act": "relu"}, {"act": "gaaf-relu", "gaaf-shift": "4"},
-                         {"act": "gaaf-relu", "gaaf-shift": "-1"},
-                         {"act": "gaaf-relu", "gaaf-variant": "round", "gaaf-shift": "-1"}],
+                   arms=GAAF_QUICK_ARMS,
                    shrunk="5 epochs on 10,000 of the 45,000 training images (390 steps) at "
                           "a constant lr, batch-norm decay 0.97 instead of 0.99; 4 of the 13 "
-                          "arms: beside relu, gaaf-relu's floor variant at shift 4, the paper's "
-                          "choice, and -1, the repository's best, and its round variant at -1"),
+                          "arms: beside relu, gaaf-relu's floor variant at shift 4 (the shift "
+                          "the repository's README expected to be best) and at -1 (its table's "
+                          "best floor shift), and its round variant at -1 (its table's best "
+                          "gaaf-relu run)"),
+        # The ranking at three training lengths (BUDGETS), each a whole run with the repository's
+        # schedule scaled to it (its factors from 81/200, 121/200, 161/200 and 181/200 of the
+        # run): the quick scale's four arms at the repository's batch 128 and Adam 1e-3, on
+        # 11,520 training images (90 steps an epoch).
+        budgets=dict(flags={"recipe": "gaaf-resnet20", "train-subset": "11520",
+                            "bn-decay": BUDGETS_BN_DECAY, "histograms": "off"},
+                     arms=GAAF_QUICK_ARMS,
+                     budgets=BUDGETS,
+                     flags_when=budget_lr_steps("81,121,161,181", 200, BUDGETS),
+                     shrunk="11,520 of the 45,000 training images, the repository's schedule "
+                            "scaled to each whole run (x0.1, x0.01, x0.001, x0.0005 from 40.5 %, "
+                            "60.5 %, 80.5 % and 90.5 % of its steps); the repository's batch 128 "
+                            "and Adam 1e-3; the quick scale's 4 of the 13 arms; every other "
+                            "setting the same at every length"),
+        # The repository's training: 200 epochs of 391 steps of batch 128 (all 50,000 training
+        # images, the last batch of each epoch partial; plumbing/recipes.py, gaaf-resnet20).
+        source_training=dict(steps=78200, batch=128,
+                             text="the repository's 78,200 steps of batch 128"
+                                  ", 200 epochs of 391"),
         # The repository's table (GAAF_*_TEST; docs/STUDIES.md, study 3): relu above every
         # gaaf-relu arm, "gaaf-relu improved on relu in none of its runs". These are the orderings
         # its figures show, the ones this study reruns; the paper's general claim that GAAF
@@ -208,14 +301,15 @@ STUDIES = {
         # length runs one plain cosine schedule. bn-decay 0.9: 0.9^90 = 0.008 % of the moving
         # averages' initial values remain after the shortest run.
         budgets=dict(flags={"model": "cnn", "bn": "on", "batch-size": "32", "lr": "0.0125",
-                            "warmup-epochs": "0", "train-subset": "2880", "bn-decay": "0.9",
-                            "histograms": "off"},
-                     budgets=["1", "3", "10"],
+                            "warmup-epochs": "0", "train-subset": "2880",
+                            "bn-decay": BUDGETS_BN_DECAY, "histograms": "off"},
+                     budgets=BUDGETS,
                      shrunk="1, 3 and 10 epochs (90, 270 and 900 steps of batch 32, lr 0.0125, "
                             "cosine, no warm-up) on 2,880 of the 45,000 training images, "
-                            "batch-norm decay 0.9 so that the moving "
-                            "averages forget their initial values in 90 steps; every other "
-                            "setting the same at every length"),
+                            "batch-norm decay 0.9; every other setting the same at every "
+                            "length"),
+        # The question gives no training length of its own: its claims (none) need no share.
+        source_training=None,
         # The question asks which arrangement is right and states no ordering of its own
         # (docs/STUDIES.md, study 4: "The question reports no measurements"): no claims.
         claims=[],
@@ -249,6 +343,54 @@ def plan(name, scale):
                 val_fraction=study.get("val_fraction", "0.1"), source=study["source"],
                 claims=[dict(c) for c in study["claims"]
                         if c["better"] in names and c["worse"] in names])
+
+
+def budget_steps(name, scale):
+    """Training steps of each budget of a scale (one entry, the run's steps, without budgets):
+    epochs x (training images // batch), at most --max-steps."""
+    p, s = plan(name, scale), settings(name, scale)
+    val = int(round(50000 * float(p["val_fraction"])))
+    train_images = min(int(s.get("train_subset", 50000 - val)), 50000 - val)
+    steps_per_epoch = train_images // int(s.get("batch_size", 128))
+    steps = [int(e) * steps_per_epoch for e in p["budgets"] or [s.get("epochs", 30)]]
+    cap = int(s.get("max_steps", 0) or 0)
+    return [min(n, cap) if cap else n for n in steps]
+
+
+def bn_decays(name, scale):
+    """The batch-norm decays a scale's arms train with (none when no arm has batch norm)."""
+    from plumbing import recipes
+
+    p = plan(name, scale)
+    recipe = recipes.RECIPES.get(p["fixed"].get("recipe"), {})
+    out = set()
+    for arm in p["arms"]:
+        flags = dict(p["fixed"], **arm)
+        for condition, extra in p["flags_when"]:
+            if all(flags.get(k) == v for k, v in condition.items()):
+                flags.update(extra)
+        bn = flags.get("bn", "on" if recipe.get("bn", True) else "off")
+        if bn == "on":
+            out.add(float(flags.get("bn-decay", recipe.get("bn_decay", 0.99))))
+    return sorted(out)
+
+
+def source_share(name, steps, batch):
+    """'0.16 % of the post's about 50,000 steps of batch 128': a run's steps as a share of its
+    source's training (STUDIES[name]["source_training"]); with another batch size, also the share
+    of the training images. None for a study whose source states no training."""
+    source = STUDIES[name].get("source_training")
+    if not source or not steps:
+        return None
+
+    def share(x):  # no more digits than the figure needs
+        return f"{100 * x:.2g}" if x < 0.1 else f"{100 * x:.0f}"
+
+    text = f"{share(steps / source['steps'])} % of {source['text']}"
+    if batch and int(batch) != source["batch"]:
+        text += (f"; batch {batch}: {share(steps * int(batch) / (source['steps'] * source['batch']))}"
+                 " % of its training images")
+    return text
 
 
 def command(name, scale):
@@ -411,10 +553,20 @@ def describe(name):
         model = step_model(name, scale)
         only = "".join(f" For the arms with {code(condition)}: {code(flags)}."
                        for condition, flags in p["flags_when"])
-        at = f" x {len(p['budgets'])} budgets (epochs {', '.join(p['budgets'])})" \
-            if p["budgets"] else ""
+        at = forget = ""
+        if p["budgets"]:
+            steps = budget_steps(name, scale)
+            batch = settings(name, scale).get("batch_size", 128)
+            at = (f" x {len(p['budgets'])} budgets (epochs {', '.join(p['budgets'])}: "
+                  + ", ".join(f"{n:,}" for n in steps) + f" steps of batch {batch})")
+            # Each budget is judged on its own moving averages: decay^steps of their initial
+            # values must be negligible after the shortest.
+            forget = "".join(f" Batch-norm decay {d:g}: {d:g}^{steps[0]} = "
+                             f"{100 * d ** steps[0]:.2g} % of the moving averages' initial "
+                             "values remain after the shortest budget."
+                             for d in bn_decays(name, scale))
         lines += wrap(f"- {scale.capitalize()} scale: {arms_here}{at} x {len(p['seeds'])} seeds = "
-                      f"{runs} runs. Shrinks {p['shrunk']}.{only} Estimated time: "
+                      f"{runs} runs. Shrinks {p['shrunk']}.{only}{forget} Estimated time: "
                       + duration(estimate_seconds(name, scale)).replace(" ", "\xa0")
                       + f", one run at a time on a 2-core CPU at {STEP_SECONDS[model]}\xa0s per "
                         f"batch-128 train step ({model}).")

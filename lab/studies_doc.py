@@ -40,6 +40,12 @@ def study_blocks():
     return {f"study-{name}": "\n".join(studies.describe(name)) for name in studies.STUDIES}
 
 
+# The rule is stated once in docs/STUDIES.md (the block `verdict-rule`); each result block
+# points to it. Each report (results.md) states it in full.
+RULE_POINTER = ("Each claim is tested at each budget and judged by the rule of \"How a verdict "
+                "is reached\" above (lab/verdicts.py).")
+
+
 def result_blocks():
     """One block per committed study, `results-NAME`: the tables of docs/studies/NAME/results.json
     (report.tables_markdown), the files `python compare.py --collect --out docs/studies/NAME`
@@ -57,7 +63,8 @@ def result_blocks():
         lines = [results["setup"][0], "", results["setup"][-1], ""]
         lines += report.tables_markdown(results["arms"], results.get("claims") or [],
                                         results.get("ranking"), level="####",
-                                        images=f"studies/{name}/")
+                                        images=f"studies/{name}/",
+                                        settled=results.get("verdicts"), rule=RULE_POINTER)
         out[f"results-{name}"] = "\n".join(lines).rstrip()
     return out
 
@@ -75,7 +82,18 @@ def rule_block():
         "budget (steps) it was measured at."))}
 
 
-BLOCKS = [step_seconds_block, rule_block, study_blocks, result_blocks]
+def figure_block():
+    """`studies-figure`: the picture of every committed study (lab/studies_figure.py) and where
+    each panel comes from; main() draws the image itself."""
+    from lab import studies_figure
+
+    found = studies_figure.committed_results(os.path.join(os.path.dirname(DOC), "studies"))
+    return {"studies-figure": "\n".join(
+        [f"![each study's arms ranked against training steps]({studies_figure.IMAGE})", ""]
+        + studies.wrap(studies_figure.caption(found)))}
+
+
+BLOCKS = [step_seconds_block, rule_block, study_blocks, result_blocks, figure_block]
 
 
 def blocks():
@@ -140,12 +158,21 @@ def write(path=DOC):
 
 
 def main(argv=None):
+    from lab import studies_figure
+
     p = argparse.ArgumentParser(description="Rewrite the generated blocks of docs/STUDIES.md "
-                                            "from the code and the committed studies.")
+                                            "from the code and the committed studies, and draw "
+                                            "the figure of every study beside it.")
     p.add_argument("path", nargs="?", default=DOC, help="the file (default docs/STUDIES.md)")
     args = p.parse_args(argv)
     changed = write(args.path)
     print(f"{os.path.relpath(args.path)}: {'rewritten' if changed else 'already up to date'}")
+    # The figure, from the same committed results, where the document's link points.
+    image = os.path.join(os.path.dirname(os.path.abspath(args.path)), studies_figure.IMAGE)
+    os.makedirs(os.path.dirname(image), exist_ok=True)
+    studies_figure.plot(studies_figure.committed_results(
+        os.path.join(os.path.dirname(DOC), "studies")), image)
+    print(f"{os.path.relpath(image)}: drawn")
     return 0
 
 

@@ -220,8 +220,8 @@ def test_every_study_plan_is_well_formed():
             names = [studies.arm_name(a) for a in p["arms"]]
             assert p["baseline"] in names and len(set(names)) == len(names)
             assert len(p["seeds"]) >= 3 and p["shrunk"]
-    with pytest.raises(UserError, match="has no budgets scale; it has: quick, paper"):
-        studies.plan("gaaf", "budgets")
+    with pytest.raises(UserError, match="has no full scale; it has: quick, paper, budgets"):
+        studies.plan("gaaf", "full")
 
 
 def test_quick_scales_let_batch_norm_forget_its_initial_statistics(capsys):
@@ -448,11 +448,16 @@ def test_claims_get_one_verdict_rule_and_the_hparams_are_written(experiment):
     arms = report.collect(plan)
     judged = report.judge_claims(plan, arms)
     by_seed = {a["base"]: a["test_by_seed"] for a in arms}
-    assert [c["verdict"] for c in judged] == [c["verdict"] for c in verdicts.judge(
+    assert [c["at_budget"] for c in judged] == [c["at_budget"] for c in verdicts.judge(
         plan["claims"], by_seed)]
     assert judged[0]["p_adjusted"] == pytest.approx(min(1, 2 * judged[0]["p_value"]))
-    md = report.markdown_report(plan, arms, judged, None)
+    # One budget: no claim is supported or contradicted, whatever its test.
+    settled = report.settle_claims(plan, arms, judged)
+    assert [v["verdict"] for v in settled] == [
+        "not settled" if c["at_budget"] != "within noise" else "within noise" for c in judged]
+    md = report.markdown_report(plan, arms, judged, None, settled)
     assert verdicts.RULE in md and "a source: 2 > 1" in md
+    assert all(v["text"] in md for v in settled)
     # TensorBoard's HParams dashboard: each counted run's settings and final figures.
     from tensorflow.core.util import event_pb2
     import tensorflow as tf

@@ -43,9 +43,11 @@ import json
 import os
 import re
 
+from plumbing import tf_logs
+
 # TensorFlow's start-up INFO and WARNING lines would come before the project's own; errors still
-# show. Set before TensorFlow is imported (it reads the variable once).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# show. Before TensorFlow is imported (it reads the level once; plumbing/tf_logs.py).
+tf_logs.quiet()
 
 import matplotlib  # noqa: E402
 

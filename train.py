@@ -22,13 +22,13 @@ import os
 import time
 import types
 
-from plumbing import signals
+from plumbing import signals, tf_logs
 from plumbing.command_line import activation_params, model_specific, parse_args
 from plumbing.errors import UserError, run_script
 
 START = time.time()  # process start (TensorFlow is imported later), for the time to first step
 # TensorFlow's start-up INFO and WARNING lines drown the progress output; errors still show.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+tf_logs.quiet()
 # Settings: `args = parse_args(argv)`, plumbing/command_line.py (TensorFlow-free: instant --help).
 
 

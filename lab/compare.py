@@ -56,11 +56,11 @@ import sys
 from lab import report
 from lab.runner import run_all
 from lab.runs import read_json, train_command, trained
-from plumbing import rundir
+from plumbing import rundir, tf_logs
 from plumbing.errors import UserError, run_script
 
 # TensorFlow's start-up lines (the arms' checks build no model but import its code) stay quiet.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+tf_logs.quiet()
 
 # train.py flags whose value is itself a comma list: their alternatives are separated by "/".
 LIST_FLAGS = ("dropout-rates", "lr-steps")

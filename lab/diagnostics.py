@@ -45,11 +45,12 @@ import json
 import os
 
 from models.probes import bn_input_moments, call_order, named, recording
+from plumbing import tf_logs
 from plumbing.errors import UserError, run_script
 from plumbing.health import initial_share_left
 from plumbing.help_format import HelpFormatter
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+tf_logs.quiet()
 
 # --------------------------------------------------------------------------------------------------
 # What batch norm receives and what the activations return (probes: models/probes.py)

@@ -18,9 +18,10 @@ Activations that take parameters use their defaults (choices.ACTIVATION_DEFAULTS
 import argparse
 import os
 
+from plumbing import tf_logs
 from plumbing.errors import run_script
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+tf_logs.quiet()
 
 
 def value_and_derivative(fn, x, training=False):

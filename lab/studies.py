@@ -42,6 +42,7 @@ import argparse
 import os
 import textwrap
 
+from plumbing import tf_logs
 from plumbing.errors import UserError, run_script
 
 # Arms are dicts of train.py flags (without the leading --) -> value; booleans are "on" / "off".
@@ -419,8 +420,8 @@ def time_steps(name, scale, steps=3, warmup=1, batch_size=128):
     import time
 
     # As train.py does: before TensorFlow's first import, or its C++ start-up log lines (CPU
-    # features, oneDNN) go to stderr; setdefault lets a user who sets the level keep it.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # features, oneDNN) go to stderr; a user who sets the level keeps it (plumbing/tf_logs.py).
+    tf_logs.quiet()
     import numpy as np
     import tensorflow as tf
 

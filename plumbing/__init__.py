@@ -12,6 +12,7 @@
     health.py          dead and diverged runs, non-finite steps, runs too short for batch norm
     signals.py         Ctrl-C / SIGTERM: checkpoint and exit
     distribute.py      devices and tf.distribute strategies
+    tf_logs.py         TensorFlow's start-up log lines kept out of the output
     cifar_download.py  finding the data, the official download with its checksum
 
 The teaching files at the root take only the shared vocabulary from here (errors, choices).

@@ -73,10 +73,11 @@ def load_data(args):
 # --------------------------------------------------------------------------------------------------
 
 def train_step(model, optimizer, weight_decay, images, labels, lr):
-    """One gradient step on one device: images [B, 32, 32, 3], labels [B], lr []. Under the
-    wrappers of plumbing/step_wrappers.py (replicas, fp16, the non-finite guard) the same code."""
+    """One step of gradient descent on one device: images [B, 32, 32, 3], labels [B], lr [].
+    plumbing/step_wrappers.py runs this same function under replicas, fp16 and the guard."""
     import tensorflow as tf
     from models import layers
+
     with tf.GradientTape() as tape:
         logits = model(images, training=True)  # [B, classes] float32
         xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)  # [B]
@@ -206,6 +207,26 @@ def with_warmup(lr_at, warmup_steps):
     return lambda t: lr_at(t) * min(1.0, (t + 1) / warmup_steps)
 
 
+def make_checkpoints(args, t, strategy, has_val):
+    """The run's checkpoint (model, optimizer, the step variables, the loss scale, the best
+    validation accuracy so far) and its managers: the last --keep under ckpt/, and the best under
+    best/, chosen on the validation split only; without one (None) the last checkpoint is the
+    result (choosing on test accuracy would overstate it)."""
+    import tensorflow as tf
+
+    with strategy.scope():
+        best_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False,
+                                    name="best_accuracy")
+    checkpoint = tf.train.Checkpoint(model=t.model, optimizer=t.optimizer, step=t.step,
+                                     best_accuracy=best_accuracy, epoch_sums=t.epoch_sums,
+                                     grad_norm_sums=t.grad_norm_sums, loss_scale=t.loss_scale)
+    last = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "ckpt"),
+                                      max_to_keep=args.keep)
+    best = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "best"),
+                                      max_to_keep=1) if has_val else None
+    return checkpoint, best_accuracy, last, best
+
+
 # --------------------------------------------------------------------------------------------------
 # The algorithm
 # --------------------------------------------------------------------------------------------------
@@ -235,18 +256,8 @@ def train(args, stop_signal, held):
     config = rundir.open_logdir(args, rundir.run_config(
         args, t.model, data.num_classes, data.mean, data.std, steps_per_epoch, total_steps,
         data.train_size, data.root), held)
-    with strategy.scope():
-        best_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False,
-                                    name="best_accuracy")
-    checkpoint = tf.train.Checkpoint(model=t.model, optimizer=t.optimizer, step=t.step,
-                                     best_accuracy=best_accuracy, epoch_sums=t.epoch_sums,
-                                     grad_norm_sums=t.grad_norm_sums, loss_scale=t.loss_scale)
-    last_ckpts = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "ckpt"),
-                                            max_to_keep=args.keep)
-    # The best checkpoint is chosen on the validation split only; without one, the last
-    # checkpoint is the result (choosing on test accuracy would overstate it).
-    best_ckpts = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "best"),
-                                            max_to_keep=1) if "val" in data.evals else None
+    checkpoint, best_accuracy, last_ckpts, best_ckpts = make_checkpoints(
+        args, t, strategy, has_val="val" in data.evals)
     start_step = rundir.resume(checkpoint, shared_logdir, args.logdir, total_steps,
                                steps_per_epoch)
     if start_step is None:  # already complete

@@ -5,7 +5,7 @@ The paper, Ioffe & Szegedy 2015, "Batch Normalization: Accelerating Deep Network
 Reducing Internal Covariate Shift" (arXiv 1502.03167):
 
 training    (Algorithm 1)  mu_B, var_B = mean and variance of the m values of a channel in the
-                           mini-batch (every axis but the channel axis): var_B = 1/m sum (x - mu_B)^2
+                           mini-batch (all axes but the channel axis), var_B = 1/m sum (x - mu_B)^2
                            y = gamma * (x - mu_B) / sqrt(var_B + epsilon) + beta
                            and the backward pass through mu_B and var_B (section 3)
 inference   (Algorithm 2)  once trained, averages over many training mini-batches of size m:

@@ -1,4 +1,4 @@
-"""What train.py adds around its plain train step: replicas, fp16 loss scaling, the non-finite guard.
+"""Around train.py's plain train step: replicas (tf.distribute), fp16 loss scaling, the guard.
 
 `train.py:train_step` is the single-device step a student reads: forward pass, loss, gradient,
 update. It takes the gradient of `optimizer.scale_loss(loss)` (the loss itself for the optimizers
@@ -25,9 +25,11 @@ steps) and `epoch_sums` ([loss sum, correct, images], float64), with one more al
 `grad_norm_sums` (each variable's gradient norm ||g||, float32) of every applied step. No host
 round trip per step: the loop reads them only when it needs them.
 
-Numbers: on one device in fp32 the wrapped step computes exactly what the plain step computes
-(S = 1, R = 1). With R a power of two (1, 2, 4, ...) the replicas' mean and S (always a power of
-two) only shift exponents, so they are exact too.
+Numbers: S is a power of two (2^15, halved or doubled; 1 for fp32 and bf16), and multiplying
+every gradient of the backward pass by a power of two and dividing it out again only shifts
+exponents: an fp32 step is the same bit for bit at any S (tests/test_train.py). Likewise, for R
+a power of two, the replicas' mean is the arithmetic of tf.distribute's usual sum of loss shares
+(sum of xent / B + wd * sum(l2) / R on each replica, gradients summed) up to exponent shifts.
 """
 
 import tensorflow as tf

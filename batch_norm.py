@@ -227,9 +227,11 @@ def global_moments(mean, variance, n):
 
 
 def global_sums(dbeta, dgamma):
-    """dbeta and dgamma [C] summed over the replicas (one all-reduce); unchanged with one."""
+    """dbeta and dgamma [C] summed over the replicas (one all-reduce of the two); unchanged
+    with one replica."""
+    both = tf.concat([dbeta, dgamma], 0)  # [2C]
     context = _replicas()
-    if context is None:
-        return dbeta, dgamma
-    total = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.concat([dbeta, dgamma], 0))
-    return tuple(tf.unstack(tf.reshape(total, [2, -1])))
+    if context is not None:
+        both = context.all_reduce(tf.distribute.ReduceOp.SUM, both)
+    total_dbeta, total_dgamma = tf.unstack(tf.reshape(both, [2, -1]))
+    return total_dbeta, total_dgamma

@@ -1,16 +1,36 @@
-"""Batch normalisation by hand (Ioffe & Szegedy 2015, arXiv 1502.03167).
+"""Batch normalisation by hand: the paper's formulas, and TensorFlow's and Keras's convention for
+the statistics used at inference.
 
-training:   mu_B, var_B = mean and (population) variance of x over all axes but the channel axis
-            y = gamma * (x - mu_B) / sqrt(var_B + epsilon) + beta
+The paper, Ioffe & Szegedy 2015, "Batch Normalization: Accelerating Deep Network Training by
+Reducing Internal Covariate Shift" (arXiv 1502.03167):
+
+training    (Algorithm 1)  mu_B, var_B = mean and variance of the m values of a channel in the
+                           mini-batch (all axes but the channel axis), var_B = 1/m sum (x - mu_B)^2
+                           y = gamma * (x - mu_B) / sqrt(var_B + epsilon) + beta
+                           and the backward pass through mu_B and var_B (section 3)
+inference   (Algorithm 2)  once trained, averages over many training mini-batches of size m:
+                           E[x] = E_B[mu_B],  Var[x] = m / (m - 1) * E_B[var_B]  (unbiased)
+                           y = gamma / sqrt(Var[x] + epsilon) * x
+                               + (beta - gamma * E[x] / sqrt(Var[x] + epsilon))
+
+The convention this code follows instead for inference (TensorFlow's and Keras's
+`BatchNormalization`): the statistics are exponential moving averages, updated at every training
+step with the population (biased, divided by m) batch variance, and no m / (m - 1):
+
             moving_mean     = decay * moving_mean     + (1 - decay) * mu_B
             moving_variance = decay * moving_variance + (1 - decay) * var_B
 inference:  y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta
 
-The moving variance receives the population batch variance (divided by n, not n - 1), as Keras 3's
-`BatchNormalization` does (`keras.src.layers.normalization.batch_normalization`; Keras 2's fused
-path used n - 1), so the two agree step for step.
+They weigh the last batches most (a weight of (1 - decay) * decay^k for the batch k steps back, and
+decay^t still on the initial 0 and 1 after t steps), and they follow the weights as training
+changes them. Keras 3's `BatchNormalization` (`keras.src.layers.normalization.batch_normalization`)
+does the same, so the two agree step for step (Keras 2's fused path put the m - 1 variance into its
+moving average). m / (m - 1) is close to 1 after a conv layer (m = batch x height x width values
+per channel). eval.py --recompute-bn-stats (`models/probes.py:recompute_bn_stats`) replaces the
+moving averages by exact statistics over training images, the paper's average over the data (with
+the population variance).
 
-The normalisation is folded into one multiply-add over the tensor:
+The normalisation is folded into one multiply-add over the tensor, as in Algorithm 2's last line:
     scale = gamma / sqrt(var + epsilon),  offset = beta - mu * scale,  y = x * scale + offset.
 Statistics are computed in float32 whatever the input dtype (bfloat16 / float16 would lose the
 mean of 2^17 values); the output has the input's dtype.
@@ -24,15 +44,7 @@ moving averages.
 `fused=True` computes the same thing with TensorFlow's fused kernel (`FusedBatchNormV3`, called
 through `tf.raw_ops`), a speed option tested equal to the written-out formulas.
 
-Under a tf.distribute strategy (see plumbing/distribute.py) each replica normalises its share of the global
-batch with that share's statistics (TensorFlow's and Keras's default), and keeps its own moving
-averages: they are `ON_READ` variables with `MEAN` aggregation, so a checkpoint or an evaluation
-outside the replicas reads their mean over replicas. As the moving averages are linear in the
-batch statistics, that mean is the moving average of the mean of the per-replica means (= the
-global batch mean) and of the mean of the per-replica variances (smaller than the global batch
-variance by the variance of the per-replica means). `sync=True` normalises with the statistics of
-the global batch instead (`batch_normalize`), so the moving averages are the same on every replica
-and equal those of a single-device run on the same global batch.
+Several devices (tf.distribute) and `sync=True`: the last section of this file, "Across replicas".
 """
 
 import tensorflow as tf
@@ -54,7 +66,8 @@ class BatchNorm(tf.Module):
         # All float32 [C], created here so a checkpoint can be restored before the first call.
         self.gamma = tf.Variable(tf.ones([num_channels]), name="gamma")
         self.beta = tf.Variable(tf.zeros([num_channels]), name="beta")
-        # One copy per replica under a strategy; read outside the replicas: their mean.
+        # The moving averages: one copy per replica under tf.distribute, read outside the
+        # replicas as their mean ("Across replicas" below).
         per_replica = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
                            aggregation=tf.VariableAggregation.MEAN)
         self.moving_mean = tf.Variable(tf.zeros([num_channels]), name="moving_mean",
@@ -122,14 +135,8 @@ def batch_normalize(x, gamma, beta, epsilon, axes, shape, sync=False):
                dx = gamma / sqrt(var + eps) / n * (n * dy - dbeta - xhat * dgamma)
     About 12 passes over the tensor for forward and backward together (reductions included).
 
-    `sync=True` (synchronised batch norm, e.g. Peng et al. 2018, MegDet, arXiv 1711.07240): in a
-    tf.distribute replica context every replica's (n, mu, var) are gathered (one all-gather) and
-    combined into the statistics of the global batch (Chan, Golub and LeVeque 1979):
-        n = sum_r n_r,  mu = sum_r n_r mu_r / n,  var = sum_r n_r (var_r + (mu_r - mu)^2) / n
-    and in the backward pass [dbeta, dgamma] are summed over replicas (one all-reduce), so every
-    replica normalises with, and differentiates through, the statistics of the global batch. The
-    returned dgamma and dbeta are this replica's share; the optimizer's cross-replica sum of the
-    gradients adds them up. With one replica (or outside a strategy) `sync` changes nothing.
+    `sync=True`: the statistics of the global batch over every replica, and the sums of the backward
+    pass over every replica ("Across replicas" below); with one replica it changes nothing.
 
     Letting autodiff differentiate the forward formulas gives the same numbers (the tests compare
     with Keras) through about twice as many passes; written out, the backward pass is also the
@@ -142,8 +149,8 @@ def batch_normalize(x, gamma, beta, epsilon, axes, shape, sync=False):
         x32 = tf.cast(x, tf.float32)
         mean, variance = tf.nn.moments(x32, axes)  # [C] each
         n = tf.cast(tf.size(x32) // tf.size(mean), tf.float32)  # values per channel
-        if sync:
-            mean, variance, n = _global_moments(mean, variance, n)
+        if sync:  # across replicas: the global batch's (below)
+            mean, variance, n = global_moments(mean, variance, n)
         inv_std = tf.math.rsqrt(variance + epsilon)  # [C]
         scale = gamma * inv_std  # [C]
         y = x * tf.cast(tf.reshape(scale, shape), x.dtype) + \
@@ -156,9 +163,8 @@ def batch_normalize(x, gamma, beta, epsilon, axes, shape, sync=False):
                 dbeta = tf.reduce_sum(dy32, axes)  # [C], this replica's share
                 dgamma = (tf.reduce_sum(dy32 * x32, axes) - mean * dbeta) * inv_std  # [C]
                 total_dbeta, total_dgamma = dbeta, dgamma
-                if sync:
-                    total_dbeta, total_dgamma = tf.unstack(tf.reshape(
-                        _sum_over_replicas(tf.concat([dbeta, dgamma], 0)), [2, -1]))
+                if sync:  # across replicas: the global batch's sums (below)
+                    total_dbeta, total_dgamma = global_sums(dbeta, dgamma)
                 # The paper's dx with xhat = (x - mu) * inv_std substituted, so that it is one
                 # multiply-add per term over the tensor:  dx = dy * scale - x * k + c, with
                 # k = scale * inv_std * dgamma / n  and  c = mu * k - scale * dbeta / n   [C].
@@ -173,13 +179,40 @@ def batch_normalize(x, gamma, beta, epsilon, axes, shape, sync=False):
     return forward(x, gamma, beta)
 
 
+def layers_of(module):
+    """Every BatchNorm inside `module` (e.g. to switch on `sync` for a whole model)."""
+    return [m for m in module.submodules if isinstance(m, BatchNorm)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Across replicas (tf.distribute): not in the paper
+# --------------------------------------------------------------------------------------------------
+# Under a tf.distribute strategy (plumbing/distribute.py) each replica normalises its share of the
+# global batch with that share's statistics (TensorFlow's and Keras's default), and keeps its own
+# moving averages: they are `ON_READ` variables with `MEAN` aggregation, so a checkpoint or an
+# evaluation outside the replicas reads their mean over replicas. As the moving averages are
+# linear in the batch statistics, that mean is the moving average of the mean of the per-replica
+# means (= the global batch mean) and of the mean of the per-replica variances (smaller than the
+# global batch variance by the variance of the per-replica means).
+#
+# `sync=True` (synchronised batch norm, e.g. Peng et al. 2018, MegDet, arXiv 1711.07240) normalises
+# with the statistics of the global batch instead: every replica's (n, mu, var) are gathered (one
+# all-gather) and combined (Chan, Golub and LeVeque 1979):
+#     n = sum_r n_r,  mu = sum_r n_r mu_r / n,  var = sum_r n_r (var_r + (mu_r - mu)^2) / n
+# and in the backward pass [dbeta, dgamma] are summed over replicas (one all-reduce), so every
+# replica normalises with, and differentiates through, the statistics of the global batch. The
+# dgamma and dbeta that batch_normalize returns come from this replica's dy only; the train step
+# combines the replicas' gradients (plumbing/step_wrappers.py) into the global batch's. The moving
+# averages are then the same on every replica and equal those of a single-device run on the same
+# global batch.
+
 def _replicas():
     """The replica context of a tf.distribute strategy with several replicas, else None."""
     context = tf.distribute.get_replica_context()
     return context if context is not None and context.num_replicas_in_sync > 1 else None
 
 
-def _global_moments(mean, variance, n):
+def global_moments(mean, variance, n):
     """(mean, variance, n) of the global batch from every replica's own: one all-gather."""
     context = _replicas()
     if context is None:
@@ -193,14 +226,12 @@ def _global_moments(mean, variance, n):
     return global_mean, global_var, total
 
 
-def _sum_over_replicas(values):
-    """values summed over the replicas (one all-reduce); unchanged with one replica."""
+def global_sums(dbeta, dgamma):
+    """dbeta and dgamma [C] summed over the replicas (one all-reduce of the two); unchanged
+    with one replica."""
+    both = tf.concat([dbeta, dgamma], 0)  # [2C]
     context = _replicas()
-    if context is None:
-        return values
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
-
-
-def layers_of(module):
-    """Every BatchNorm inside `module` (e.g. to switch on `sync` for a whole model)."""
-    return [m for m in module.submodules if isinstance(m, BatchNorm)]
+    if context is not None:
+        both = context.all_reduce(tf.distribute.ReduceOp.SUM, both)
+    total_dbeta, total_dgamma = tf.unstack(tf.reshape(both, [2, -1]))
+    return total_dbeta, total_dgamma

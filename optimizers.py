@@ -18,12 +18,13 @@ SGD keeps v = mu * v + g and multiplies by lr afterwards, which differs when lr 
 epsilon is added outside the square root, after the bias correction has been folded into the step
 size a (the paper's "more efficient" ordering, end of its section 2), with eps = 1e-7 as in Keras.
 
-Under a tf.distribute strategy (plumbing/distribute.py) `apply` runs on every replica, in the replica
-context, and updates that replica's copy of each variable (MirroredVariable components; an
-assignment in the replica context changes only the local copy). Each replica must therefore be
-given the same gradients: the sum over replicas of their shares, `sum_over_replicas(grads)`, one
-all-reduce that the train step calls before the finiteness check. Same gradients, same arithmetic:
-every copy of the weights and of the slots stays identical, and equal to a single-device run.
+`scale_loss(loss)` returns the loss whose gradient `apply` expects: the loss itself (Keras 3's
+optimizers have the same method, `keras/src/optimizers/base_optimizer.py`). train.py's step calls
+it, so that the fp16 wrapper of plumbing/step_wrappers.py can multiply the loss by its scale S.
+
+Under a tf.distribute strategy `apply` runs on every replica and updates that replica's copy of
+each variable; plumbing/step_wrappers.py gives every replica the same (averaged) gradients first,
+so every copy of the weights and of the slots stays identical.
 
 The model's variables are not part of an optimizer's state: `optimizer.variables` lists only its
 slots and `iterations`, and a checkpoint stores the weights once, under the model.
@@ -40,19 +41,6 @@ import tensorflow as tf
 from plumbing.errors import UserError
 
 NAMES = ("sgd", "momentum", "nesterov", "adam")
-
-
-def sum_over_replicas(grads):
-    """The cross-replica sum of per-replica gradients (identical on every replica afterwards).
-
-    Each replica's loss is its share of the global-batch loss (plumbing/distribute.py), so the sum is the
-    gradient of the global-batch loss. One all-reduce for the whole list; with one replica (or
-    outside a strategy) the gradients come back unchanged.
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return list(grads)
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
 
 
 def _slot(variable, kind):
@@ -74,6 +62,11 @@ class _Optimizer(tf.Module):
         self.fused = fused
         # Number of finished updates; Adam's bias correction uses t = iterations + 1.
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
+
+    def scale_loss(self, loss):
+        """The loss to differentiate for `apply`: the loss itself (a loss-scaling wrapper
+        returns S * loss)."""
+        return loss
 
     def apply(self, grads, lr):
         """One update of every variable: grads[i] is the gradient of variables[i]; lr [] float32."""

@@ -6,11 +6,14 @@
     python train.py --help                              # every flag with its default
 
 The script reads top to bottom as the algorithm: settings, data, model, optimizer and schedule,
-the `tf.function` train step, then the loop (train, evaluate, checkpoint, log). The flags live in
-plumbing/command_line.py; the book-keeping around the loop (progress, the non-finite check,
-periodic saves, Ctrl-C, metrics.jsonl and TensorBoard) reaches it as three named calls of
-plumbing/hooks.py. docs/READING.md is a guided tour. Re-running the same command with the same
---logdir continues from the last checkpoint at the exact step.
+the train step, then the loop (epochs of steps; evaluate, checkpoint, log; when to stop). The
+train step is the plain single-device step (`train_step`); plumbing/step_wrappers.py runs it
+under tf.distribute replicas, fp16 loss scaling and the non-finite guard. The flags live in
+plumbing/command_line.py; the loop's book-keeping (the clock, progress, the non-finite check,
+periodic saves, metrics.jsonl and TensorBoard) reaches it as six named calls of plumbing/hooks.py
+(`banner`, `start_epoch`, `after_step`, `log_epoch`, `end_of_epoch`, `finish`). docs/READING.md
+is a guided tour. Re-running the command of an interrupted run with the same --logdir continues
+from its last checkpoint at the exact step.
 
 Weight decay convention: loss += wd * sum_k l2_loss(k) = wd/2 * sum_k ||k||^2 over conv and dense
 kernels only, so the gradient gets + wd * k (the Caffe / Torch convention of the ResNet and All-CNN
@@ -69,81 +72,41 @@ def load_data(args):
 # The train step and the eval step
 # --------------------------------------------------------------------------------------------------
 
-def make_steps(model, optimizer, weight_decay, precision, loss_scale, step, epoch_sums, xla,
-               grad_norm_sums=None, bad_step=None, strategy=None, global_batch_size=None):
+def train_step(model, optimizer, weight_decay, images, labels, lr):
+    """One step of gradient descent on one device: images [B, 32, 32, 3], labels [B], lr [].
+    plumbing/step_wrappers.py runs this same function under replicas, fp16 and the guard."""
+    import tensorflow as tf
+    from models import layers
+
+    with tf.GradientTape() as tape:
+        logits = model(images, training=True)  # [B, classes] float32
+        xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)  # [B]
+        loss = tf.reduce_mean(xent) + weight_decay * tf.add_n(  # the weight decay convention above
+            [tf.nn.l2_loss(k) for k in layers.decay_kernels(model)])
+        scaled = optimizer.scale_loss(loss)  # the loss itself; S * loss under fp16 loss scaling
+    grads = tape.gradient(scaled, model.trainable_variables)
+    optimizer.apply(grads, lr)
+    return xent, logits
+
+
+def make_steps(model, optimizer, weight_decay, loss_scale, step, epoch_sums, grad_norm_sums=None,
+               bad_step=None, strategy=None, xla=False):
     """The train step and the eval step: two tf.functions, each traced once.
 
-    The learning rate enters as a scalar tensor and the batch shape is fixed, so nothing in the
-    loop retraces them. `step` (int64) and `epoch_sums` ([loss sum, correct, images], float64) are
-    variables the train step updates in the graph: no host round trip per step. `loss_scale.scale`
-    is 1 for fp32 and bf16 (multiplying and dividing by 1 is exact), S for fp16. `grad_norm_sums`
-    ([len(model.trainable_variables)] float32), if given, adds each variable's gradient norm ||g||
-    of every applied step. `bad_step` (int64, -1 while no step failed) receives the first step
-    whose loss could not be recovered; from then on no step changes a weight, and the host stops
-    the run when it next reads `bad_step` (--check-every). Under a tf.distribute `strategy` the
-    train step runs once per replica on its share of the global batch of `global_batch_size`
-    images (plumbing/distribute.py); the eval step runs on whole batches.
+    `train_step` runs under the wrappers (plumbing/step_wrappers.py: `compile_train_step`), which
+    also update in the graph `step` (int64), `epoch_sums` ([loss sum, correct, images], float64),
+    `grad_norm_sums` ([len(model.trainable_variables)] float32, the gradient norms of the applied
+    steps, if given) and `bad_step` (int64, -1 while no step failed: the first step whose loss
+    could not be recovered). The learning rate enters as a scalar tensor and the batch shape is
+    fixed, so nothing in the loop retraces them. The eval step runs on whole batches.
     """
     import tensorflow as tf
 
-    import optimizers
-    from models import layers
+    from plumbing import step_wrappers
 
-    strategy = strategy or tf.distribute.get_strategy()
-    if xla and strategy.num_replicas_in_sync > 1:
-        raise UserError("--xla compiles the single-device step; use it with --strategy default")
-    if bad_step is None:
-        with strategy.scope():
-            bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="bad_step")
-    variables = model.trainable_variables
-    kernels = layers.decay_kernels(model)  # conv and dense kernels: the only decayed variables
-
-    def replica_step(images, labels, lr):
-        # images [b, 32, 32, 3] float32, labels [b] int32: this replica's share (b = B / replicas)
-        with tf.GradientTape() as tape:
-            logits = model(images, training=True)  # [b, classes] float32
-            per_image = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)  # [b]
-            # This replica's share of the global-batch loss: sum(xent) / B, and wd * sum(||k||^2
-            # / 2) / replicas (the gradient of wd * sum(||k||^2 / 2) is wd * k; counted once).
-            xent = tf.nn.compute_average_loss(per_image, global_batch_size=global_batch_size)
-            loss = xent + tf.nn.scale_regularization_loss(
-                weight_decay * tf.add_n([tf.nn.l2_loss(k) for k in kernels]))
-            scaled_loss = loss * loss_scale.scale  # float16 gradients need scaling
-        # Cross-replica sums (nothing to add with one device): the gradient of the global-batch
-        # loss, and [loss, xent sum, correct, images] of the global batch in one all-reduce.
-        grads = optimizers.sum_over_replicas(tape.gradient(scaled_loss, variables))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32),
-                                                 labels), tf.float32))
-        totals = optimizers.sum_over_replicas([tf.stack(
-            [loss, tf.reduce_sum(per_image), correct, tf.cast(tf.size(labels), tf.float32)])])[0]
-        global_loss = totals[0]
-        grads, finite = loss_scale.unscale(grads)
-        ok = tf.logical_and(finite, tf.math.is_finite(global_loss))  # the same on every replica
-        # A non-finite step changes no weight. With S > 1 it is skipped and S halved (fp16); at
-        # S = 1 nothing can be lowered: `bad_step` records it, no later step changes a weight,
-        # and the host stops the run at its next check.
-        healthy = bad_step < 0
-        if tf.logical_and(ok, healthy):
-            optimizer.apply(grads, lr)
-            if grad_norm_sums is not None:
-                grad_norm_sums.assign_add(tf.stack([tf.norm(g) for g in grads]))
-        keep_going = tf.logical_and(tf.math.is_finite(global_loss),
-                                    tf.logical_or(ok, loss_scale.scale > 1.0))
-        loss_scale.update(ok)
-        step.assign_add(1)
-        epoch_sums.assign_add(tf.cast(totals[1:], tf.float64))
-        if tf.logical_and(healthy, tf.logical_not(keep_going)):
-            bad_step.assign(step)
-        return totals[1] / totals[3], keep_going  # the global batch's mean xent
-
-    @tf.function(jit_compile=xla, reduce_retracing=True)
-    def train_step(images, labels, lr):
-        # images [B, 32, 32, 3] float32 and labels [B] int32 (under a strategy: tf.distribute
-        # PerReplica values, each replica's share), lr [] float32
-        xent, keep_going = strategy.run(replica_step, args=(images, labels, lr))
-        # The same on every replica (from all-reduced sums): the first replica's.
-        return (strategy.experimental_local_results(xent)[0],
-                strategy.experimental_local_results(keep_going)[0])
+    wrapped = step_wrappers.compile_train_step(
+        train_step, model, optimizer, weight_decay, loss_scale, step, epoch_sums, grad_norm_sums,
+        bad_step, strategy, xla)
 
     @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32),
                                   tf.TensorSpec([None], tf.int32)])
@@ -153,7 +116,7 @@ def make_steps(model, optimizer, weight_decay, precision, loss_scale, step, epoc
         correct = tf.equal(tf.argmax(logits, 1, output_type=tf.int32), labels)
         return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(correct, tf.int64))
 
-    return train_step, eval_step
+    return wrapped, eval_step
 
 
 def make_loss_scale(precision):
@@ -213,10 +176,8 @@ def build(args, num_classes, strategy=None):
         bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="bad_step")
     for bn in batch_norm.layers_of(model):  # statistics over all replicas (written-out path)
         bn.sync = args.sync_bn
-    train_step, eval_step = make_steps(model, optimizer, args.weight_decay, args.precision,
-                                       loss_scale, step, epoch_sums, args.xla, grad_norm_sums,
-                                       bad_step=bad_step, strategy=strategy,
-                                       global_batch_size=args.batch_size)
+    train_step, eval_step = make_steps(model, optimizer, args.weight_decay, loss_scale, step,
+                                       epoch_sums, grad_norm_sums, bad_step, strategy, args.xla)
     return types.SimpleNamespace(model=model, optimizer=optimizer, loss_scale=loss_scale,
                                  step=step, epoch_sums=epoch_sums, grad_norm_sums=grad_norm_sums,
                                  bad_step=bad_step, train_step=train_step, eval_step=eval_step)
@@ -244,6 +205,26 @@ def with_warmup(lr_at, warmup_steps):
     if warmup_steps <= 0:
         return lr_at
     return lambda t: lr_at(t) * min(1.0, (t + 1) / warmup_steps)
+
+
+def make_checkpoints(args, t, strategy, has_val):
+    """The run's checkpoint (model, optimizer, the step variables, the loss scale, the best
+    validation accuracy so far) and its managers: the last --keep under ckpt/, and the best under
+    best/, chosen on the validation split only; without one (None) the last checkpoint is the
+    result (choosing on test accuracy would overstate it)."""
+    import tensorflow as tf
+
+    with strategy.scope():
+        best_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False,
+                                    name="best_accuracy")
+    checkpoint = tf.train.Checkpoint(model=t.model, optimizer=t.optimizer, step=t.step,
+                                     best_accuracy=best_accuracy, epoch_sums=t.epoch_sums,
+                                     grad_norm_sums=t.grad_norm_sums, loss_scale=t.loss_scale)
+    last = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "ckpt"),
+                                      max_to_keep=args.keep)
+    best = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "best"),
+                                      max_to_keep=1) if has_val else None
+    return checkpoint, best_accuracy, last, best
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,42 +256,37 @@ def train(args, stop_signal, held):
     config = rundir.open_logdir(args, rundir.run_config(
         args, t.model, data.num_classes, data.mean, data.std, steps_per_epoch, total_steps,
         data.train_size, data.root), held)
-    with strategy.scope():
-        best_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False,
-                                    name="best_accuracy")
-    checkpoint = tf.train.Checkpoint(model=t.model, optimizer=t.optimizer, step=t.step,
-                                     best_accuracy=best_accuracy, epoch_sums=t.epoch_sums,
-                                     grad_norm_sums=t.grad_norm_sums, loss_scale=t.loss_scale)
-    last_ckpts = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "ckpt"),
-                                            max_to_keep=args.keep)
-    # The best checkpoint is chosen on the validation split only; without one, the last
-    # checkpoint is the result (choosing on test accuracy would overstate it).
-    best_ckpts = tf.train.CheckpointManager(checkpoint, os.path.join(args.logdir, "best"),
-                                            max_to_keep=1) if "val" in data.evals else None
+    checkpoint, best_accuracy, last_ckpts, best_ckpts = make_checkpoints(
+        args, t, strategy, has_val="val" in data.evals)
     start_step = rundir.resume(checkpoint, shared_logdir, args.logdir, total_steps,
                                steps_per_epoch)
     if start_step is None:  # already complete
         return 0
     rundir.start_training(args.logdir, config, start_step, steps_per_epoch)
-    hook = hooks.Hooks(args, t, lr_at, steps_per_epoch, total_steps, start_step, stop_signal,
-                       last_ckpts, data.num_classes,
+    hook = hooks.Hooks(args, t, lr_at, steps_per_epoch, total_steps, last_ckpts, data.num_classes,
                        lambda: next(iter(data.evals["test"].epoch(0)))[0][:32], START)
     hook.banner(progress.describe_model(args), data.train_size)
 
-    # The loop: epochs of steps; evaluate, log and checkpoint at every epoch end.
+    # The loop: epochs of steps; evaluate, log and checkpoint at every epoch end; stop after
+    # `total_steps`, or earlier when asked to (Ctrl-C, SIGTERM: checkpoint first, exit 128 + n).
     # Finished steps are counted on the host: no read of the variable `step` per step (the graph
     # increments it; it is the truth in every checkpoint and the two stay equal).
     step = start_step
     while step < total_steps:
-        epoch, first, epoch_end = hook.start_epoch(step)
+        epoch = step // steps_per_epoch
+        first = step % steps_per_epoch  # > 0 when a resumed run starts within the epoch
+        epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)  # the step it ends after
+        hook.start_epoch(epoch, first, epoch_end)  # the epoch's clock
         # Each replica gets its share of every global batch (the whole batch on one device).
         for images, labels in distribute.batches_for(
                 strategy, lambda: data.train.epoch(epoch, start_step=first)):
             lr = lr_at(step)
             t.train_step(images, labels, tf.constant(lr, tf.float32))
             step += 1
-            if hook.after_step(step):  # stop requested: checkpoint and exit
-                return hook.save_and_exit(step)
+            stop = signals.stop_requested(args, stop_signal, step - start_step)
+            hook.after_step(step, stop)  # the non-finite check, --checkpoint-every, progress
+            if stop and step < epoch_end:  # at an epoch end: after its evaluation, below
+                return signals.save_and_exit(last_ckpts, step, stop_signal[0])
             if step >= epoch_end:
                 break
 
@@ -332,8 +308,9 @@ def train(args, stop_signal, held):
             best_accuracy.assign(record["val_accuracy"])
             best_ckpts.save(checkpoint_number=step)
         last_ckpts.save(checkpoint_number=step)
-        if hook.end_of_epoch(step):  # the epoch line; stop requested: exit
-            return hook.save_and_exit(step)
+        hook.end_of_epoch(step)  # the epoch line with the time left
+        if stop_signal:  # asked to stop during this epoch's end
+            return signals.save_and_exit(last_ckpts, step, stop_signal[0])
 
     hook.finish(step, t.train_step, t.eval_step)
     return 0

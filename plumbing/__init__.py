@@ -6,6 +6,7 @@
     help_format.py     --help with every default shown once
     command_line.py    train.py's flags, in groups, and the checks of their values
     rundir.py          the log directory: config.json, resume, provenance, the lock
+    step_wrappers.py   around train.py's plain train step: replicas, fp16 loss scaling, the guard
     hooks.py           the book-keeping of train.py's loop: after a step, at an epoch's end
     progress.py        the progress line, the epoch line, the first line
     summaries.py       metrics.jsonl and TensorBoard

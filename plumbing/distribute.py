@@ -9,15 +9,17 @@
                  {"cluster": {"worker": ["host1:12345", "host2:12345"]},
                   "task": {"type": "worker", "index": 0}}
 
-Every replica holds a copy of the weights and computes the gradient of its share of each global
-batch; the gradients are summed over replicas (one all-reduce) and every replica applies the same
-update to its copy. For one update to equal the single-device update on the same global batch:
+Every replica holds a copy of the weights and runs train.py's single-device step on its share of
+each global batch; the replicas' gradients are averaged (one all-reduce, plumbing/step_wrappers.py)
+and every replica applies the same update to its copy. One update equals the single-device update
+on the same global batch:
 
     global batch      B = --batch-size, split into R equal shares of B / R (R = replicas)
-    replica loss      L_r = sum over its B / R examples of xent / B  +  wd * sum(||k||^2 / 2) / R
-    gradient          sum over r of dL_r/dw = d/dw (mean xent over B + wd * sum(||k||^2 / 2))
+    replica gradient  g_r = d/dw (mean xent over its B / R images + wd * sum(||k||^2 / 2))
+    update gradient   (1/R) sum over r of g_r = d/dw (mean xent over B + wd * sum(||k||^2 / 2))
 
-(`tf.nn.compute_average_loss` and `tf.nn.scale_regularization_loss` are these two divisions.)
+(tf.distribute's guide writes the same as a sum of loss shares, `tf.nn.compute_average_loss` and
+`tf.nn.scale_regularization_loss`; tests/test_distribute.py checks the two agree.)
 Batch norm uses each share's own statistics unless synchronised (batch_norm.py, `sync=True`).
 
 `--virtual-devices N` splits the first physical device (the CPU, or the first GPU) into N logical

@@ -1,28 +1,31 @@
-"""The book-keeping of train.py's loop, reached through three calls: after a step, and at an epoch's
-end before and after its checkpoint.
+"""The book-keeping of train.py's loop, reached through six calls. The loop itself (epochs, where an
+epoch ends, when to stop) is in train.py; these only keep time, check, save and report.
 
 In the spirit of the TensorFlow 1 CIFAR-10 tutorial (tensorflow/models,
 `tutorials/image/cifar10/cifar10_train.py`), whose `train()` hands checkpoints, the NaN stop and
 the log line to `MonitoredTrainingSession(hooks=[StopAtStepHook, NanTensorHook, _LoggerHook])`:
 the loop shows the algorithm, and what keeps a run safe and visible has a name here.
 
-    after_step(step)        the non-finite check (every --check-every steps, at an epoch end,
-                            before a save), Ctrl-C / SIGTERM, --checkpoint-every saves, the
-                            progress line
+    banner(describe, n)     the first line, and the note when batch norm cannot settle
+    start_epoch(epoch, first, epoch_end)
+                            the epoch's clock and image count start
+    after_step(step, stop)  the non-finite check (every --check-every steps, at an epoch end,
+                            before a save or a stop), --checkpoint-every saves, the progress line
     log_epoch(record)       the epoch's time and speed, a line of metrics.jsonl, TensorBoard,
                             the warning when the network does not learn
-    end_of_epoch(step)      the epoch line with the time left; whether to stop
+    end_of_epoch(step)      the epoch line with the time left
+    finish(step, ...)       the last line: steps, time, traces, final accuracies
 
 Reading the non-finite flag costs a wait for the device, so it happens every --check-every steps,
-not every step; a non-finite step changes no weight (train.py's train step), so the last good
-checkpoint stays intact until the check stops the run.
+not every step; a non-finite step changes no weight (the guard of plumbing/step_wrappers.py), so
+the last good checkpoint stays intact until the check stops the run.
 """
 
 import json
 import os
 import time
 
-from plumbing import health, progress, signals, summaries
+from plumbing import health, progress, summaries
 
 
 class Hooks:
@@ -34,13 +37,13 @@ class Hooks:
     images for the activation histograms; start: the process's start time (time to first step).
     """
 
-    def __init__(self, args, t, lr_at, steps_per_epoch, total_steps, start_step, stop_signal,
-                 checkpoints, num_classes, histogram_images, start):
+    def __init__(self, args, t, lr_at, steps_per_epoch, total_steps, checkpoints, num_classes,
+                 histogram_images, start):
         import tensorflow as tf
 
         self.args, self.t, self.lr_at = args, t, lr_at
         self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
-        self.start_step, self.stop_signal, self.checkpoints = start_step, stop_signal, checkpoints
+        self.checkpoints = checkpoints
         self.num_classes, self.histogram_images, self.start = num_classes, histogram_images, start
         self.progress = progress.Progress(every=args.progress_every)
         self.writer = tf.summary.create_file_writer(os.path.join(args.logdir, "tb"))
@@ -58,14 +61,12 @@ class Hooks:
         if note:
             print(note, flush=True)
 
-    def start_epoch(self, step):
-        """An epoch (or the rest of a resumed one) starts at `step`."""
-        self.epoch = step // self.steps_per_epoch
-        self.first = step % self.steps_per_epoch  # > 0 when resumed within the epoch
-        self.epoch_end = min((self.epoch + 1) * self.steps_per_epoch, self.total_steps)
+    def start_epoch(self, epoch, first, epoch_end):
+        """Epoch `epoch` (0-based) starts at its step `first` (> 0: resumed within it) and ends
+        after step `epoch_end`, as train.py's loop decided: start its clock."""
+        self.epoch, self.first, self.epoch_end = epoch, first, epoch_end
         self.t0, self.seen, self.t_first, self.seen_first = time.time(), 0, None, 0
         self.t_last = self.t0
-        return self.epoch, self.first, self.epoch_end
 
     def images_per_second(self, now):
         """This epoch's rate so far without its first step (tracing, the input pipeline's
@@ -74,9 +75,9 @@ class Hooks:
             return (self.seen - self.seen_first) / (now - self.t_first)
         return self.seen / (now - self.t0)
 
-    def after_step(self, step):
-        """After train step `step` (1-based count of finished steps). True: stop now, mid-epoch,
-        after saving a checkpoint (the caller returns save_and_exit's status)."""
+    def after_step(self, step, stopping):
+        """After train step `step` (1-based count of finished steps); `stopping`: the loop stops
+        after this step (Ctrl-C, SIGTERM), so check the steps since the last check first."""
         args = self.args
         self.seen += args.batch_size  # full global batches (drop_remainder)
         self.t_last = time.time()
@@ -84,18 +85,16 @@ class Hooks:
             self.t_first, self.seen_first = self.t_last, self.seen
         if self.first_step_seconds is None:
             self.first_step_seconds = self.t_last - self.start
-        stopping = signals.stop_requested(args, self.stop_signal, step - self.start_step)
         saving = args.checkpoint_every and step % args.checkpoint_every == 0
         if step % args.check_every == 0 or step >= self.epoch_end or stopping or saving:
             self.check_finite(step)
-        if stopping and step < self.epoch_end:  # at an epoch end: after its evaluation
-            return True
+        if stopping and step < self.epoch_end:  # the loop saves and exits now
+            return
         if saving and step < self.epoch_end:
             self.checkpoints.save(checkpoint_number=step)
         done = step - self.epoch * self.steps_per_epoch
         if self.progress.due(done):
             self.show_progress(step, done)
-        return False
 
     def check_finite(self, step):
         """One host read: stop the run if a step since the last check could not be recovered."""
@@ -138,17 +137,13 @@ class Hooks:
 
     def end_of_epoch(self, step):
         """The epoch line, timed over the whole epoch (training, evaluation, histograms and
-        checkpoints); True when a stop was requested."""
+        checkpoints)."""
         epoch_seconds = time.time() - self.t0
         self.seconds_per_step = epoch_seconds / max(self.seen // self.args.batch_size, 1)
         record = self.record
         self.progress.done(progress.epoch_line(
             self.args, record, [n for n in ("val", "test") if n + "_loss" in record],
             epoch_seconds, (self.total_steps - step) * self.seconds_per_step))
-        return bool(self.stop_signal)
-
-    def save_and_exit(self, step):
-        return signals.save_and_exit(self.checkpoints, step, self.stop_signal[0])
 
     def finish(self, step, train_step, eval_step):
         """The last line: steps, time, traces (each step traced once) and the final accuracies."""

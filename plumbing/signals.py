@@ -1,8 +1,8 @@
 """Ctrl-C and SIGTERM: finish the step, save a checkpoint, exit; the same command resumes.
 
 SIGINT and SIGTERM only set a flag (a list that becomes non-empty); train.py's loop looks at it
-after every step (plumbing/hooks.py) and saves a checkpoint before exiting with 128 + the signal's
-number, as a shell reports a process killed by that signal.
+after every step (`stop_requested`) and saves a checkpoint before exiting with 128 + the signal's
+number (`save_and_exit`), as a shell reports a process killed by that signal.
 """
 
 import contextlib

@@ -191,3 +191,15 @@ def test_moving_averages_are_per_replica_variables_read_as_their_mean():
     for v in (bn.moving_mean, bn.moving_variance):
         assert v.synchronization == tf.VariableSynchronization.ON_READ
         assert v.aggregation == tf.VariableAggregation.MEAN
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_moving_variance_takes_the_population_variance_not_the_papers_unbiased_one(fused):
+    """The TensorFlow / Keras convention of the module docstring: the moving variance moves
+    towards var_B = mean((x - mu_B)^2), divided by m, not Algorithm 2's m / (m - 1) * var_B."""
+    x = np.array([1.0, 2.0, 4.0, 9.0], np.float32)  # m = 4 values of one channel
+    bn = BatchNorm(1, decay=0.5, fused=fused)
+    bn(tf.constant(x.reshape(4, 1, 1, 1)), training=True)  # NHWC, rank 4 for the fused kernel
+    np.testing.assert_allclose(bn.moving_mean.numpy(), [0.5 * 4.0], rtol=1e-6)
+    # Population variance 38 / 4 = 9.5 (the unbiased one, 38 / 3, would give 6.83).
+    np.testing.assert_allclose(bn.moving_variance.numpy(), [0.5 + 0.5 * 9.5], rtol=1e-6)

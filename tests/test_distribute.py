@@ -37,7 +37,8 @@ def run_case(case, tmp_path):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """bn, default, mirrored-sync, mirrored-local, restored: {name: arrays}, from one process."""
+    """bn, default, mirrored-sync, mirrored-local, restored, wrapped-default, wrapped-mirrored,
+    wrapped-mirrored-scaled: {name: arrays}, from one process."""
     arrays = run_case("mirrored", tmp_path_factory.mktemp("mirrored"))
     out = {}
     for key, value in arrays.items():
@@ -80,11 +81,15 @@ def train(strategy, sync, optimizer_name="momentum"):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
             xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-            # This replica's share of the global-batch loss (distribute.py).
+            # This replica's share of the global-batch loss (tf.distribute's convention:
+            # sum over its images of xent / B + wd * sum(l2) / R), gradients summed below.
             loss = tf.nn.compute_average_loss(xent, global_batch_size=GLOBAL_BATCH) + \
                 tf.nn.scale_regularization_loss(
                     WEIGHT_DECAY * tf.add_n([tf.nn.l2_loss(k) for k in kernels]))
-        grads = optimizers.sum_over_replicas(tape.gradient(loss, variables))
+        grads = tape.gradient(loss, variables)
+        context = tf.distribute.get_replica_context()
+        if context.num_replicas_in_sync > 1:  # the sum of the shares: the global gradient
+            grads = context.all_reduce("sum", grads)
         optimizer.apply(grads, tf.constant(LR))
 
     @tf.function
@@ -103,6 +108,38 @@ def train(strategy, sync, optimizer_name="momentum"):
     out["replica_moving_means"] = np.stack([c.numpy() for c in copies])
     out["read_moving_mean"] = first_bn.moving_mean.numpy()  # read outside the replicas
     return out, model
+
+
+def wrapped(strategy, initial_scale=1.0):
+    """STEPS updates of the same ResNet-8 (sync BN) by train.py's plain step under the wrappers
+    (train.make_steps), with loss scale S = `initial_scale`; its variables and counters."""
+    import tensorflow as tf
+
+    import batch_norm
+    import models
+    import optimizers
+    import train
+    from loss_scale import DynamicLossScale
+    from plumbing import distribute
+
+    with strategy.scope():
+        model = models.build("resnet", 10, depth=8, bn=True, seed=0)
+        for bn in batch_norm.layers_of(model):
+            bn.sync = True
+        optimizer = optimizers.build("momentum", model.trainable_variables, momentum=0.9)
+        scale = DynamicLossScale(initial_scale=initial_scale, growth_interval=2 ** 62)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        sums = tf.Variable(tf.zeros([3], tf.float64), trainable=False)
+    train_step, _ = train.make_steps(model, optimizer, WEIGHT_DECAY, scale, step, sums,
+                                     strategy=strategy)
+    data = distribute.distribute_batches(
+        strategy, lambda: tf.data.Dataset.from_tensor_slices(
+            tuple(np.stack(a) for a in zip(*global_batches()))))
+    xents = [train_step(images, labels, tf.constant(LR))[0].numpy() for images, labels in data]
+    out = {f"{i:03d} {v.name}": v.numpy() for i, v in enumerate(model.variables)}
+    out.update(xents=np.array(xents), step=step.numpy(), epoch_sums=sums.numpy(),
+               traces=train_step.experimental_get_tracing_count())
+    return out
 
 
 def checkpoint_round_trip(strategy, model, directory):
@@ -177,6 +214,9 @@ def main(case, out):
     results["mirrored-sync"], model = train(strategy, sync=True)
     results["mirrored-local"], _ = train(strategy, sync=False)
     results["restored"] = checkpoint_round_trip(strategy, model, os.path.dirname(out))
+    results["wrapped-default"] = wrapped(distribute.make_strategy("default"))
+    results["wrapped-mirrored"] = wrapped(strategy)
+    results["wrapped-mirrored-scaled"] = wrapped(strategy, initial_scale=2.0 ** 10)
     np.savez(out, **{f"{case}/{k}": v for case, r in results.items() for k, v in r.items()})
 
 
@@ -313,6 +353,34 @@ def test_checkpoints_restore_across_strategies_mirrored_default_mirrored(runs):
         np.testing.assert_array_equal(restored[name + " default"], mirrored[name], err_msg=name)
         for copy in restored[name + " copies"]:
             np.testing.assert_array_equal(copy, mirrored[name], err_msg=name)
+
+
+def test_train_pys_step_under_the_wrappers_equals_the_reference_steps(single_device, runs):
+    """train.train_step under plumbing/step_wrappers.py, on one device and on 2 replicas (each
+    the mean loss of its 8 images, gradients averaged), gives the weights of the reference steps
+    above (tf.distribute's loss shares, gradients summed). Loss scale 2^10 changes no bit."""
+    references = {"wrapped-default": single_device, "wrapped-mirrored": runs["mirrored-sync"],
+                  "wrapped-mirrored-scaled": runs["mirrored-sync"]}
+    for case, reference in references.items():
+        ours = runs[case]
+        names = [k for k in reference if k[0].isdigit()]
+        assert len(names) > 20 and set(names) <= set(ours)
+        for name in names:
+            # Tolerance: as for mirrored against single-device above; the two graphs differ
+            # (the guard's tf.cond, a mean instead of a sum), and TensorFlow's CPU kernels may
+            # round differently in each: ~1e-7 differences that grow to ~2e-5 in 3 steps.
+            np.testing.assert_allclose(ours[name], reference[name], rtol=1e-4, atol=5e-5,
+                                       err_msg=f"{case}: {name}")
+        # The in-graph counters count the global batch: 3 steps of 16 images, traced once.
+        assert int(ours["step"]) == STEPS and ours["epoch_sums"][2] == STEPS * GLOBAL_BATCH
+        np.testing.assert_allclose(ours["epoch_sums"][0], ours["xents"].sum() * GLOBAL_BATCH,
+                                   rtol=1e-6)
+        assert int(ours["traces"]) == 1
+    # S = 2^10 multiplies every gradient of the backward pass by 2^10 and the unscaling divides
+    # it out: only exponents change, so every weight is bit for bit that of S = 1.
+    scaled, unscaled = runs["wrapped-mirrored-scaled"], runs["wrapped-mirrored"]
+    for name in (k for k in unscaled if k[0].isdigit()):
+        np.testing.assert_array_equal(scaled[name], unscaled[name], err_msg=name)
 
 
 # --------------------------------------------------------------------------------------------------

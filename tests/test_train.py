@@ -275,7 +275,8 @@ def test_speed_options_train_and_checkpoint(flags, tmp_path):
 
 
 def test_fp16_train_step_with_loss_scaling():
-    """fp16 (a GPU option) through train.make_steps; the CPU emulates fp16, so the batch is tiny."""
+    """fp16 (a GPU option): train.train_step under the loss-scaling wrapper (train.make_steps);
+    the CPU emulates fp16, so the batch is tiny."""
     import optimizers
     from loss_scale import DynamicLossScale
     model = models.build("resnet", 10, depth=8, bn=True, compute_dtype="float16")
@@ -283,7 +284,7 @@ def test_fp16_train_step_with_loss_scaling():
     step = tf.Variable(0, dtype=tf.int64)
     sums = tf.Variable(tf.zeros([3], tf.float64))
     optimizer = optimizers.build("momentum", model.trainable_variables)
-    train_step, _ = train.make_steps(model, optimizer, 5e-4, "fp16", scale, step, sums, False)
+    train_step, _ = train.make_steps(model, optimizer, 5e-4, scale, step, sums)
     images = tf.random.stateless_normal([8, 32, 32, 3], seed=[0, 1])
     labels = tf.range(8) % 10
     before = [v.numpy() for v in model.trainable_variables]
@@ -292,6 +293,120 @@ def test_fp16_train_step_with_loss_scaling():
     assert all(v.dtype == tf.float32 for v in model.trainable_variables)
     assert any(not np.array_equal(a, b.numpy()) for a, b in zip(before, model.trainable_variables))
     assert int(step) == 3 and float(scale.scale) in (2.0 ** 15, 2.0 ** 14, 2.0 ** 13)
+
+
+class SoftmaxRegression(tf.Module):
+    """logits = flatten(x) @ kernel + bias: a model small enough to differentiate by hand."""
+
+    def __init__(self, features, classes):
+        super().__init__()
+        rng = np.random.default_rng(0)
+        self.kernel = tf.Variable(rng.normal(0, 0.1, [features, classes]).astype(np.float32),
+                                  name="kernel")
+        self.bias = tf.Variable(rng.normal(0, 0.1, [classes]).astype(np.float32), name="bias")
+
+    def __call__(self, images, training):
+        return tf.matmul(tf.reshape(images, [tf.shape(images)[0], -1]), self.kernel) + self.bias
+
+
+def test_the_plain_train_step_is_one_sgd_step_on_the_hand_computed_gradient():
+    """train.train_step with plain SGD: w <- w - lr * (d mean xent / dw + wd * kernel), the
+    gradient of softmax cross-entropy written out in numpy (float64)."""
+    import optimizers
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=[6, 2, 2, 3]).astype(np.float32)
+    y = np.array([0, 1, 2, 3, 4, 1], np.int32)
+    wd, lr = 0.01, 0.5
+    model = SoftmaxRegression(12, 5)
+    w, b = model.kernel.numpy().astype(np.float64), model.bias.numpy().astype(np.float64)
+    xent, logits = train.train_step(model, optimizers.build("sgd", model.trainable_variables),
+                                    wd, tf.constant(x), tf.constant(y), tf.constant(lr))
+    # By hand: p = softmax(X W + b), d mean xent / d logits = (p - onehot) / B.
+    X = x.reshape(6, -1).astype(np.float64)
+    z = X @ w + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dz = (p - np.eye(5)[y]) / 6
+    # Tolerance: float32 arithmetic against float64, values of order 1.
+    np.testing.assert_allclose(logits.numpy(), z, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(xent.numpy(), -np.log(p[np.arange(6), y]), rtol=1e-5)
+    np.testing.assert_allclose(model.kernel.numpy(), w - lr * (X.T @ dz + wd * w), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(model.bias.numpy(), b - lr * dz.sum(0), rtol=1e-5, atol=1e-6)
+
+
+def twin_steps(scale=None, steps=2, images=None):
+    """A ResNet-8 (seed 3) after `steps` momentum steps of train.train_step: under the wrappers
+    (train.make_steps) with DynamicLossScale(`scale`), or plain (scale None) in a tf.function."""
+    import optimizers
+    from loss_scale import DynamicLossScale
+    model = models.build("resnet", 10, depth=8, bn=True, seed=3)
+    optimizer = optimizers.build("momentum", model.trainable_variables)
+    x = tf.random.stateless_normal([16, 32, 32, 3], seed=[0, 2]) if images is None else images
+    labels, lr = tf.range(16) % 10, tf.constant(0.1)
+    counters = {"step": tf.Variable(0, dtype=tf.int64), "epoch_sums": tf.Variable(
+        tf.zeros([3], tf.float64)), "bad_step": tf.Variable(-1, dtype=tf.int64)}
+    if scale is None:
+        step = tf.function(lambda: train.train_step(model, optimizer, 5e-4, x, labels, lr))
+    else:
+        loss_scale = DynamicLossScale(initial_scale=scale, growth_interval=2 ** 62)
+        wrapped, _ = train.make_steps(model, optimizer, 5e-4, loss_scale, counters["step"],
+                                      counters["epoch_sums"], bad_step=counters["bad_step"])
+        step = lambda: wrapped(x, labels, lr)  # noqa: E731
+        counters.update(traces=wrapped, loss_scale=loss_scale)
+    out = [step() for _ in range(steps)]
+    return model, counters, out
+
+
+def test_the_wrapped_step_on_one_device_computes_what_the_plain_step_computes():
+    plain, _, plain_out = twin_steps()
+    wrapped, counters, wrapped_out = twin_steps(scale=1.0)
+    for a, b in zip(plain.variables, wrapped.variables):  # weights and moving averages
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+    # The counters: 2 steps of 16 images; the epoch's loss sum is that of the per-image losses.
+    xent_sum = sum(float(tf.reduce_sum(xent)) for xent, _ in plain_out)
+    sums = counters["epoch_sums"].numpy()
+    assert int(counters["step"]) == 2 and sums[2] == 32 and int(counters["bad_step"]) == -1
+    np.testing.assert_allclose(sums[0], xent_sum, rtol=1e-6)
+    assert float(wrapped_out[-1][0]) == pytest.approx(float(tf.reduce_mean(plain_out[-1][0])))
+    assert counters["traces"].experimental_get_tracing_count() == 1
+
+
+def test_loss_scaling_by_a_power_of_two_changes_no_weight():
+    """S = 2^10 multiplies every gradient of the backward pass by 2^10 and the unscaling divides
+    it out: only exponents move, so an fp32 model's weights are bit for bit those of S = 1."""
+    one, _, _ = twin_steps(scale=1.0)
+    scaled, _, _ = twin_steps(scale=2.0 ** 10)
+    for a, b in zip(one.variables, scaled.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+
+
+def test_the_guard_changes_no_weight_on_a_non_finite_step():
+    """A NaN batch at S = 1: no weight changes, `bad_step` is that step and the step says stop.
+    Gradients that overflow once scaled (S = 2^125, a finite loss): the step is skipped, S
+    halved, and the run goes on."""
+    import optimizers
+    from loss_scale import DynamicLossScale
+    untouched, _, _ = twin_steps(steps=0)
+    model, counters, out = twin_steps(scale=1.0, steps=1,
+                                      images=tf.fill([16, 32, 32, 3], float("nan")))
+    for a, b in zip(untouched.trainable_variables, model.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+    assert int(counters["bad_step"]) == 1 and not bool(out[0][1])
+
+    model = SoftmaxRegression(12, 5)
+    before = [v.numpy() for v in model.trainable_variables]
+    scale = DynamicLossScale(initial_scale=2.0 ** 125)
+    bad_step = tf.Variable(-1, dtype=tf.int64)
+    wrapped, _ = train.make_steps(model, optimizers.build("sgd", model.trainable_variables), 0.0,
+                                  scale, tf.Variable(0, dtype=tf.int64),
+                                  tf.Variable(tf.zeros([3], tf.float64)), bad_step=bad_step)
+    # Inputs of 1e4: kernel gradients of order 1e3, times 2^125 (4e37): inf in float32.
+    xent, keep_going = wrapped(tf.fill([4, 2, 2, 3], 1e4), tf.range(4), tf.constant(0.1))
+    assert np.isfinite(float(xent)) and bool(keep_going) and int(bad_step) == -1
+    assert float(scale.scale) == 2.0 ** 124
+    for a, b in zip(before, model.trainable_variables):
+        np.testing.assert_array_equal(a, b.numpy())
 
 
 def test_help_is_quiet_and_imports_no_tensorflow():
@@ -615,9 +730,9 @@ def test_gradient_norms_equal_the_norms_of_the_tapes_gradients():
     model = models.build("resnet", 10, depth=8, bn=True, seed=3)
     sums = tf.Variable(tf.zeros([len(model.trainable_variables)]))
     train_step, _ = train.make_steps(
-        model, optimizers.build("momentum", model.trainable_variables), 5e-4, "fp32",
+        model, optimizers.build("momentum", model.trainable_variables), 5e-4,
         train.make_loss_scale("fp32"), tf.Variable(0, dtype=tf.int64),
-        tf.Variable(tf.zeros([3], tf.float64)), False, sums)
+        tf.Variable(tf.zeros([3], tf.float64)), sums)
     train_step(images, labels, tf.constant(0.1))
     np.testing.assert_allclose(sums.numpy(), expected, rtol=1e-4)
     assert len(summaries.variable_paths(model)) == len(expected)

@@ -154,6 +154,9 @@ def parse_grid(tokens, kinds):
         values = [v.strip() for v in value.split("/" if flag in LIST_FLAGS else ",")]
         if not all(values):
             raise UserError(f"--{flag} {value!r} has an empty value; give e.g. --{flag} a,b")
+        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if repeated is not None:  # one arm trained once but counted as two seeds
+            raise UserError(f"--{flag} {value} repeats {repeated!r}; give each value once")
         if kinds[flag] == "switch":
             norm = {"on": "on", "true": "on", "yes": "on", "off": "off", "false": "off",
                     "no": "off"}
@@ -272,7 +275,7 @@ def check_arms(runs, seeds):
     import train
     from plumbing.command_line import check_depth
 
-    settings = {}
+    settings, seen = {}, {}
     for run in runs[::seeds]:
         try:
             args = train.parse_args(run["train_argv"])
@@ -283,6 +286,14 @@ def check_arms(runs, seeds):
             check_depth(args)
         except UserError as e:
             raise UserError(f"arm {run['arm']!r}: {e}") from None
+        # Two names of one configuration (--lr 0.1,0.10) would train it twice and count its
+        # runs as two arms: the settings train.py parsed must differ.
+        key = json.dumps({k: v for k, v in vars(args).items() if k != "logdir"},
+                         sort_keys=True, default=str)
+        if key in seen:
+            raise UserError(f"arms {seen[key]!r} and {run['arm']!r} train the same "
+                            "configuration; give each setting once")
+        seen[key] = run["arm"]
         settings[run["arm"]] = args
     return settings
 
@@ -323,6 +334,16 @@ def merge_grids(old, new, extend):
     if diffs:
         raise UserError("the experiment folder was made with other settings (" + "; ".join(diffs)
                         + "); use a new --out, or the folder's own flags")
+    old_axes, new_axes = ({k for arm in grid["arms"] for k in arm} for grid in (old, new))
+    if new_axes - old_axes:
+        # The folder's runs were made at train.py's value of the new flag: its arms again under
+        # new names (`all` and `bn=off`), trained twice and compared with themselves.
+        raise UserError("--extend adds arms or seeds over the folder's own axes ("
+                        + (", ".join(f"--{k}" for k in sorted(old_axes)) or "none")
+                        + "); this command varies "
+                        + ", ".join(f"--{k}" for k in sorted(new_axes - old_axes))
+                        + ", which would train the folder's runs again under new names; use a "
+                        "new --out")
     old_names = [studies.arm_name(a) for a in old["arms"]]
     added_arms = [a for a in new["arms"] if studies.arm_name(a) not in old_names]
     added_seeds = [s for s in new["seeds"] if s not in old["seeds"]]

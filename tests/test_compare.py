@@ -500,3 +500,36 @@ def test_a_study_s_claims_come_from_its_definition_not_from_the_folder_record():
     plan = compare.make_plan(grid, "unused")
     assert plan["claims"] == studies.plan("blog-allcnn", "quick")["claims"]
     assert len(plan["claims"]) == 10
+
+
+# --------------------------------------------------------------------------------------------------
+# No run counted twice, every blown-up run named, one meaning per column
+# --------------------------------------------------------------------------------------------------
+
+SMALL = ["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8", "--epochs", "1",
+         "--seeds", "0"]
+
+
+def test_a_repeated_value_or_one_configuration_under_two_names_is_refused(tmp_path):
+    # --act relu,relu trained one run twice and counted it as two seeds.
+    out = str(tmp_path / "dup")
+    with pytest.raises(UserError, match="--act relu,relu repeats 'relu'; give each value once"):
+        compare.main(SMALL + ["--act", "relu,relu", "--out", out, "--print-commands"])
+    # 0.1 and 0.10 are two names of one learning rate: train.py's parsed settings are equal.
+    with pytest.raises(UserError, match="arms 'lr=0.1' and 'lr=0.10' train the same "
+                                        "configuration"):
+        compare.main(SMALL + ["--lr", "0.1,0.10", "--out", out, "--print-commands"])
+    assert not os.path.exists(out)
+
+
+def test_extend_over_a_new_axis_is_refused(tmp_path):
+    # A folder of `--act relu` extended with `--bn on,off` would train its one arm ("all") again
+    # as bn=off, and call the baseline "all".
+    out = str(tmp_path / "exp")
+    args, tokens = compare.build_parser().parse_known_args(SMALL + ["--act", "relu"])
+    compare.write_grid(compare.make_plan(compare.make_grid(args, tokens,
+                                                           compare.train_flag_kinds()), out))
+    with pytest.raises(UserError, match="--extend adds arms or seeds over the folder's own "
+                                        "axes \\(none\\); this command varies --bn"):
+        compare.main(SMALL + ["--act", "relu", "--bn", "on,off", "--out", out, "--extend",
+                              "--print-commands"])

@@ -91,8 +91,9 @@ def build_parser():
                    help="stratified share of the training files held out for the choice of the "
                         "checkpoint (default: the study's, or 0.1 = 5,000 CIFAR-10 images)")
     p.add_argument("--baseline", default=None,
-                   help="the arm the others are compared with, e.g. 'act=relu,bn=off' "
-                        "(default: the study's, or the first arm)")
+                   help="the arm the others are compared with in this report, e.g. "
+                        "'act=relu,bn=off' (default: the study's, or the first arm; the folder "
+                        "does not keep it)")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs at the same time (default 1; with GPUs: one GPU each, round robin)")
     p.add_argument("--print-commands", action="store_true",
@@ -220,16 +221,17 @@ def make_grid(args, grid_tokens, kinds):
     if not 0 < grid["val_fraction"] < 1:
         raise UserError("--val-fraction must be in (0, 1): the checkpoint is chosen on a "
                         "validation split, never on the test split")
-    grid["baseline"] = args.baseline or grid["baseline"]
     # Where the data is, not what is trained: not part of the grid (a folder may be collected
     # on another machine), but given to every run.
     grid["data_dir"] = grid["fixed"].pop("data-dir", None)
     return grid
 
 
-def make_plan(grid, out, kinds=None):
+def make_plan(grid, out, kinds=None, baseline=None):
     """The runs of a grid in the experiment folder `out`, each arm's flags checked by train.py's
-    own checks (the parser, and the depth of a ResNet) before anything runs."""
+    own checks (the parser, and the depth of a ResNet) before anything runs. `baseline` (the
+    command's --baseline) is this report's only: the grid's own (the study's, or the first arm)
+    is the one the folder records."""
     from lab import studies
 
     kinds = kinds or train_flag_kinds()
@@ -241,7 +243,8 @@ def make_plan(grid, out, kinds=None):
     budgets = budgets if len(budgets) > 1 else []
     bases = [studies.arm_name({k: v for k, v in arm.items() if not (budgets and k == "epochs")})
              for arm in arms]
-    baseline = grid["baseline"] or bases[0]
+    default_baseline = grid["baseline"] or bases[0]
+    baseline = baseline or default_baseline
     if baseline not in bases:
         raise UserError(f"--baseline {baseline!r} is not an arm; the arms are: "
                         f"{', '.join(dict.fromkeys(bases))}")
@@ -265,7 +268,7 @@ def make_plan(grid, out, kinds=None):
     # study's definition, whenever the folder was made.
     claims = studies.plan(grid["study"], grid["scale"])["claims"] if grid.get("study") else []
     return dict(grid, arms=arms, names=names, bases=bases, budgets=budgets, baseline=baseline,
-                claims=claims, out=out, runs=runs,
+                default_baseline=default_baseline, claims=claims, out=out, runs=runs,
                 settings=check_arms(runs, len(grid["seeds"])))
 
 
@@ -350,7 +353,7 @@ def merge_grids(old, new, extend):
     dropped = [n for n in old_names if n not in {studies.arm_name(a) for a in new["arms"]}] + \
         [f"seed {s}" for s in old["seeds"] if s not in new["seeds"]]
     if not (added_arms or added_seeds or dropped):
-        return dict(old, baseline=new["baseline"] or old["baseline"])
+        return old
     if not extend:
         change = ", ".join([f"adds {studies.arm_name(a)}" for a in added_arms]
                            + [f"adds seed {s}" for s in added_seeds]
@@ -358,8 +361,7 @@ def merge_grids(old, new, extend):
         raise UserError(f"the experiment folder holds another grid (this command {change}); "
                         "add --extend to add arms or seeds to it (the old ones stay in the "
                         "report), or use a new --out")
-    return dict(old, arms=old["arms"] + added_arms, seeds=old["seeds"] + added_seeds,
-                baseline=new["baseline"] or old["baseline"])
+    return dict(old, arms=old["arms"] + added_arms, seeds=old["seeds"] + added_seeds)
 
 
 def run_differences(plan):
@@ -383,13 +385,14 @@ def run_differences(plan):
     return out
 
 
-def open_folder(grid, out, extend):
+def open_folder(grid, out, extend, baseline=None):
     """The plan of the experiment folder `out`: its recorded grid checked against this command's,
-    and every run already in it checked against the grid; grid.json written when runs start."""
+    and every run already in it checked against the grid; grid.json written when runs start.
+    `baseline` (--baseline) is this command's report's only, never recorded."""
     recorded = read_json(os.path.join(out, GRID_JSON))
     if recorded:
         grid = dict(merge_grids(recorded, grid, extend), data_dir=grid.get("data_dir"))
-    plan = make_plan(grid, out)
+    plan = make_plan(grid, out, baseline=baseline)
     wrong = run_differences(plan)
     if wrong:
         raise UserError(f"{out!r} holds runs made with other settings ({'; '.join(wrong[:3])}"
@@ -402,7 +405,8 @@ def write_grid(plan):
     os.makedirs(plan["out"], exist_ok=True)
     rundir.atomic_write(os.path.join(plan["out"], GRID_JSON), json.dumps(
         {k: plan.get(k) for k in ("study", "scale", "fixed", "arms", "seeds", "baseline",
-                                  "val_fraction", "flags_when")}, indent=1))
+                                  "val_fraction", "flags_when")}
+        | {"baseline": plan.get("default_baseline", plan["baseline"])}, indent=1))
 
 
 def check_data(plan):
@@ -433,7 +437,7 @@ def main(argv=None):
         raise UserError("give --study NAME or a grid of train.py flags, e.g. --act relu,elu")
     else:
         grid = make_grid(args, grid_tokens, train_flag_kinds())
-    plan = open_folder(grid, out, args.extend)
+    plan = open_folder(grid, out, args.extend, args.baseline)
     if args.print_commands:
         for run in plan["runs"]:
             print(shlex.join(train_command(run)))

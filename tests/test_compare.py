@@ -533,3 +533,16 @@ def test_extend_over_a_new_axis_is_refused(tmp_path):
                                         "axes \\(none\\); this command varies --bn"):
         compare.main(SMALL + ["--act", "relu", "--bn", "on,off", "--out", out, "--extend",
                               "--print-commands"])
+
+
+def test_a_one_off_baseline_is_not_kept_by_the_folder(experiment, tmp_path):
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    code, _ = run_compare(GRID + ["--out", copy, "--collect", "--baseline", "act=elu"])
+    assert code == 0 and results(copy)["baseline"] == "act=elu"
+    assert runs.read_json(os.path.join(copy, compare.GRID_JSON))["baseline"] == "act=relu"
+    code, _ = run_compare(GRID + ["--out", copy, "--collect"])  # the default again: first arm
+    assert code == 0 and results(copy)["baseline"] == "act=relu"
+    code, _ = run_compare(["--collect", "--out", copy, "--baseline", "act=elu"])
+    assert code == 0 and results(copy)["baseline"] == "act=elu"

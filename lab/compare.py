@@ -43,11 +43,16 @@ The report (one row per arm): n seeds, mean +- std of validation and test accura
 accuracy's 95% interval (Student t), the paired difference to the baseline arm (`--baseline`,
 default the first arm) over seeds with its interval and p-value (lab/stats.py), epochs, seconds per
 epoch, parameter count, and the runs `health.run_health` calls dead or diverged (they count in the
-statistics with their chosen checkpoint's accuracy: leaving them out would flatter an arm that
-often fails).
+statistics at the accuracy of chance: leaving them out would flatter an arm that often fails).
+
+One run is one configuration: a value given twice (`--act relu,relu`) or two arms that train.py
+parses to the same settings (`--lr 0.1,0.10`) are refused, and so is `--extend` with a flag the
+folder does not vary (its runs were made at that flag's value already). One compare.py works in a
+folder at a time (OUT/.lock).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -401,6 +406,24 @@ def open_folder(grid, out, extend, baseline=None):
     return plan
 
 
+@contextlib.contextmanager
+def only_compare(out):
+    """Hold OUT/.lock while working in the folder: a second compare.py on it is refused before it
+    writes anything (its train.py would find each run locked, and its report would call the
+    healthy runs failed). The lock goes with the process, however it ends."""
+    os.makedirs(out, exist_ok=True)
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(rundir.only_writer(out))
+    except UserError:
+        with open(os.path.join(out, ".lock")) as f:
+            holder = f.read().strip() or "a process"
+        raise UserError(f"another compare.py is working in {out!r} ({holder}); wait for it to "
+                        "finish, stop it, or use another --out") from None
+    with held:
+        yield
+
+
 def write_grid(plan):
     os.makedirs(plan["out"], exist_ok=True)
     rundir.atomic_write(os.path.join(plan["out"], GRID_JSON), json.dumps(
@@ -451,11 +474,12 @@ def main(argv=None):
                         "<arm>/seed-<s>); nothing to collect, nothing written")
     if not args.collect and any(not trained(r["logdir"]) for r in plan["runs"]):
         check_data(plan)
-    write_grid(plan)  # the folder's record of its grid, for any later command on it
-    failed = [] if args.collect else run_all(plan, args.jobs)
-    report.evaluate_missing(plan, check_data)
-    arms = report.collect(plan)
-    report.write_report(plan, arms)
+    with only_compare(out):
+        write_grid(plan)  # the folder's record of its grid, for any later command on it
+        failed = [] if args.collect else run_all(plan, args.jobs)
+        report.evaluate_missing(plan, check_data)
+        arms = report.collect(plan)
+        report.write_report(plan, arms)
     print("\n" + report.text_table(arms))
     print(f"\nreport: {os.path.join(plan['out'], 'results.md')} (.json, .csv, curves.png, "
           "test_accuracy.png)")

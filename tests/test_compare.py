@@ -546,3 +546,18 @@ def test_a_one_off_baseline_is_not_kept_by_the_folder(experiment, tmp_path):
     assert code == 0 and results(copy)["baseline"] == "act=relu"
     code, _ = run_compare(["--collect", "--out", copy, "--baseline", "act=elu"])
     assert code == 0 and results(copy)["baseline"] == "act=elu"
+
+
+def test_a_second_compare_py_on_a_busy_folder_is_refused_and_writes_nothing(experiment, tmp_path):
+    from plumbing import rundir
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    before = open(os.path.join(copy, "results.md")).read()
+    with rundir.only_writer(copy):  # what the first compare.py holds while it works
+        with pytest.raises(UserError, match="another compare.py is working in .* wait for it "
+                                            "to finish, stop it, or use another --out"):
+            compare.main(GRID + ["--out", copy])
+    assert open(os.path.join(copy, "results.md")).read() == before
+    assert not any(os.path.exists(os.path.join(d, runs.FAILED_JSON))
+                   for d in logdirs(copy).values())

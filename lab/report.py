@@ -54,8 +54,14 @@ def evaluate_missing(plan, check_data=None):
         if check_data:
             check_data(plan)
         print(f"evaluating {len(missing)} best checkpoint(s) on the test split", flush=True)
-        code = subprocess.call([sys.executable] + eval_command(missing)[1:],
-                               stdout=subprocess.DEVNULL)
+        try:
+            code = subprocess.call([sys.executable] + eval_command(missing)[1:],
+                                   stdout=subprocess.DEVNULL)
+        except KeyboardInterrupt:  # eval.py got the Ctrl-C too, and ends without a word
+            print("\ninterrupted during the test evaluation: every run is trained; re-run the "
+                  "same command (or add --collect) to evaluate them and write the report",
+                  flush=True)
+            raise
         if code != 0:
             raise UserError(f"eval.py failed (exit {code}) on: {' '.join(missing)}")
 

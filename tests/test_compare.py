@@ -561,3 +561,20 @@ def test_a_second_compare_py_on_a_busy_folder_is_refused_and_writes_nothing(expe
     assert open(os.path.join(copy, "results.md")).read() == before
     assert not any(os.path.exists(os.path.join(d, runs.FAILED_JSON))
                    for d in logdirs(copy).values())
+
+
+def test_ctrl_c_during_the_test_evaluation_says_how_to_finish(experiment, tmp_path, monkeypatch,
+                                                              capsys):
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    os.remove(os.path.join(copy, "act-elu", "seed-1", runs.EVAL_JSON))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(report.subprocess, "call", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compare.main(GRID + ["--out", copy])
+    said = capsys.readouterr().out.strip().splitlines()[-1]
+    assert said == ("interrupted during the test evaluation: every run is trained; re-run the "
+                    "same command (or add --collect) to evaluate them and write the report")

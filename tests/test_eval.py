@@ -186,6 +186,22 @@ def test_dead_and_diverged_runs_are_marked(run, tmp_path, capsys):
     assert json.load(open(os.path.join(dead, "eval-test-last.json")))["health"].startswith("dead")
 
 
+def test_ctrl_c_while_eval_py_starts_ends_it_without_a_traceback(tmp_path):
+    # Ctrl-C reaches eval.py during its imports (TensorFlow takes seconds to load) when it is
+    # pressed just as compare.py starts the test evaluation.
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.Popen([sys.executable, "eval.py", "--logdir", str(tmp_path)], cwd=root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "Traceback" not in err.decode(), err.decode()
+
+
 @pytest.fixture
 def full_format_copy(tmp_path, monkeypatch):
     """Small synthetic files in the full CIFAR-10 layout (30 test images)."""

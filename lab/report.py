@@ -27,13 +27,20 @@ import sys
 from lab import plots, stats, verdicts
 from lab.runs import EVAL_JSON, best_checkpoint, eval_command, evaluated, notes, read_json, \
     read_metrics, state, trained
-from plumbing import rundir
+from plumbing import health, rundir
 from plumbing.errors import UserError
 
 # An interval of the mean from fewer seeds is too wide to read (with 2 seeds, t = 12.7).
 MIN_SEEDS_FOR_INTERVAL = 3
 # Runs whose figures count: ended runs; dead and diverged ones at the accuracy of chance.
 ENDED = ("finished", "dead", "diverged")
+# What counts, as every report states it (results.md's header, docs/STUDIES.md's rule block);
+# when a run has diverged is plumbing/health.py's rule.
+COUNTING_RULE = (health.DIVERGED_RULE + " A run that diverged or died counts in its arm at the "
+                 "accuracy of chance for its split (1 / classes), marked as such; a failed, "
+                 "stopped or unevaluated run counts nowhere and is named in the notes. Every "
+                 "column of a row uses the same seeds. Intervals need "
+                 f"{MIN_SEEDS_FOR_INTERVAL} seeds or more.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -314,12 +321,9 @@ def describe(plan, arms):
             f"{config.get('dataset', '?')}.",
             "Validation accuracy is that of the checkpoint chosen on validation; test accuracy is "
             "that checkpoint's single evaluation on the test split (percent). `runs` is counted "
-            "/ started. A dead or diverged run counts at the accuracy of chance (1 / classes) "
-            "and is named in the notes; a failed, stopped or unevaluated run counts nowhere. "
-            "Every column of a row uses the same seeds. Δ is the paired difference over seeds "
-            f"(arm − baseline at the same budget, percentage points) with its Student-t "
-            f"interval and the paired t-test p-value; intervals need {MIN_SEEDS_FOR_INTERVAL} "
-            "seeds or more.",
+            "/ started. Δ is the paired difference over seeds (arm − baseline at the same "
+            "budget, percentage points) with its Student-t interval and the paired t-test "
+            "p-value. " + COUNTING_RULE,
             machine_line(r["config"] for a in arms for r in a["runs"] if r["config"])]
 
 

@@ -578,3 +578,33 @@ def test_ctrl_c_during_the_test_evaluation_says_how_to_finish(experiment, tmp_pa
     said = capsys.readouterr().out.strip().splitlines()[-1]
     assert said == ("interrupted during the test evaluation: every run is trained; re-run the "
                     "same command (or add --collect) to evaluate them and write the report")
+
+
+def blown_up(experiment, tmp_path, loss):
+    """A copy of the experiment whose elu seed-1 run ended its first epoch at `loss`."""
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    path = os.path.join(copy, "act-elu", "seed-1", "metrics.jsonl")
+    records = runs.read_metrics(os.path.dirname(path))
+    records[0].update(train_loss=loss)
+    with open(path, "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+    return copy
+
+
+def test_a_finite_blow_up_is_diverged_in_every_output(experiment, tmp_path):
+    from plumbing import health
+    copy = blown_up(experiment, tmp_path, 2.6e22)
+    code, text = run_compare(GRID + ["--out", copy, "--collect"])
+    assert code == 0
+    elu = results(copy)["arms"][1]
+    assert elu["runs"][1]["state"] == "diverged" and elu["test_by_seed"]["1"] == 0.1
+    assert "seed 1 diverged (counted at chance)" in elu["notes"]
+    md = open(os.path.join(copy, "results.md")).read()
+    assert health.DIVERGED_RULE in md and health.DIVERGED_RULE in results(copy)["setup"][2]
+    assert health.run_health(os.path.join(copy, "act-elu", "seed-1"), 10) == \
+        "diverged: training loss 2.6e+22 at the end of epoch 1, above 3 x ln(10) = 6.91"
+    # The threshold, on either side: 3 x ln(10) = 6.908.
+    assert health.blown_up(6.90, 10) is False and health.blown_up(6.92, 10) is True
+    assert health.blown_up(float("inf"), 100) is True and health.blown_up(2.0, 10) is False

@@ -14,7 +14,9 @@ the accuracy of chance for its split, 1 / classes, marked as such (dropping it w
 arm that fails). A run that failed (train.py ended with an error), was stopped or has not been
 evaluated yet counts nowhere and is named in the notes; `finished / started` shows how many
 runs an arm's figures rest on. Every column of a row uses the same seeds; a paired difference uses
-the seeds both arms have, and says so when they are fewer.
+the seeds both arms have, and says so when they are fewer. When a run has diverged is
+plumbing/health.py's rule (DIVERGED_RULE); when an interval or a p-value is shown, `shown`'s
+(INTERVAL_RULE); both are stated in results.md's header (COUNTING_RULE) and docs/STUDIES.md.
 """
 
 import csv
@@ -30,17 +32,18 @@ from lab.runs import EVAL_JSON, best_checkpoint, eval_command, evaluated, notes,
 from plumbing import health, rundir
 from plumbing.errors import UserError
 
-# An interval of the mean from fewer seeds is too wide to read (with 2 seeds, t = 12.7).
-MIN_SEEDS_FOR_INTERVAL = 3
+MIN_SEEDS_FOR_INTERVAL = stats.MIN_SEEDS_FOR_INTERVAL
 # Runs whose figures count: ended runs; dead and diverged ones at the accuracy of chance.
 ENDED = ("finished", "dead", "diverged")
-# What counts, as every report states it (results.md's header, docs/STUDIES.md's rule block);
-# when a run has diverged is plumbing/health.py's rule.
+# The rules every output follows (results.md's header, docs/STUDIES.md's rule block): `shown`
+# applies the interval rule, plumbing/health.py the divergence rule.
+INTERVAL_RULE = (f"A 95% interval (Student t) or a p-value is shown only from "
+                 f"{MIN_SEEDS_FOR_INTERVAL} seeds or more, in every table, file and plot (with 2 "
+                 "seeds t = 12.7: too wide to read); a ranking of means says its seeds.")
 COUNTING_RULE = (health.DIVERGED_RULE + " A run that diverged or died counts in its arm at the "
                  "accuracy of chance for its split (1 / classes), marked as such; a failed, "
                  "stopped or unevaluated run counts nowhere and is named in the notes. Every "
-                 "column of a row uses the same seeds. Intervals need "
-                 f"{MIN_SEEDS_FOR_INTERVAL} seeds or more.")
+                 "column of a row uses the same seeds. " + INTERVAL_RULE)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,8 +162,8 @@ def collect(plan):
             runs=runs, n=len(counted), started=len(started),
             ended=len([r for r in runs if r["state"] in ENDED]),
             seeds=[r["seed"] for r in counted],
-            val=stats.summarize([r["val_accuracy"] for r in counted]),
-            test=stats.summarize([r["test_accuracy"] for r in counted]),
+            val=shown(stats.summarize([r["val_accuracy"] for r in counted])),
+            test=shown(stats.summarize([r["test_accuracy"] for r in counted])),
             test_by_seed={r["seed"]: r["test_accuracy"] for r in counted},
             epochs=max((r["epochs"] for r in runs), default=0),
             steps=max((r["steps"] or 0 for r in runs), default=0) or None,
@@ -172,8 +175,18 @@ def collect(plan):
     for arm in arms:  # against the baseline arm at the same training budget
         base = baseline_of(arms, plan, arm["budget"])
         arm["diff"] = None if arm is base else \
-            stats.paired_difference(arm["test_by_seed"], base["test_by_seed"])
+            shown(stats.paired_difference(arm["test_by_seed"], base["test_by_seed"]))
     return arms
+
+
+def shown(summary):
+    """A summary of lab/stats.py as every output shows it (INTERVAL_RULE): its interval and
+    p-value None under MIN_SEEDS_FOR_INTERVAL values. The one place the rule is applied: the
+    tables, results.json / .csv and the plots all read what it returns."""
+    if summary["n"] >= MIN_SEEDS_FOR_INTERVAL:
+        return summary
+    return dict(summary, ci_low=None, ci_high=None, half_width=None,
+                **({"p_value": None} if "p_value" in summary else {}))
 
 
 def baseline_of(arms, plan, budget):
@@ -205,7 +218,9 @@ def ranking(arms):
     means = [(max((a["steps"] or 0 for a in at), default=0),
               {a["base"]: a["test"]["mean"] for a in at if a["test"]["mean"] is not None})
              for budget, at in budgets_of(arms)]
-    return verdicts.rank_agreement(means)
+    # The fewest seeds behind an arm's mean at each budget: a ranking says what it rests on.
+    seeds = [min((a["n"] for a in at if a["n"]), default=0) for budget, at in budgets_of(arms)]
+    return dict(verdicts.rank_agreement(means), seeds=seeds)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -293,11 +308,22 @@ def ranking_lines(rank):
     arms = list(dict.fromkeys(a for _, r in rank["ranks"] for a in r))
     cols = ["arm"] + [f"rank at {steps} steps" for steps, _ in rank["ranks"]]
     rows = [[a] + [f"{r[a]:g}" if a in r else "-" for _, r in rank["ranks"]] for a in arms]
+    seeds = rank.get("seeds") or [None] * len(rank["ranks"])
     taus = [f"{p['budgets'][0]} -> {p['budgets'][1]} steps: tau = "
-            + ("-" if p["tau"] is None else f"{p['tau']:+.2f} (p = {p['p_value']:.2g}, "
-               f"{len(p['arms'])} arms)") for p in rank["pairs"]]
+            + ("-" if p["tau"] is None else f"{p['tau']:+.2f} ({tau_words(p, n)})")
+            for p, n in zip(rank["pairs"], map(min, zip(seeds, seeds[1:])))]
     return [markdown(cols, rows), "", "Kendall's tau between consecutive budgets (1: the same "
             "order, -1: reversed): " + "; ".join(taus) + "."]
+
+
+def tau_words(pair, n):
+    """What a tau rests on: its p-value and arms, and the seeds behind each arm's mean (the
+    interval rule: no p-value from fewer than MIN_SEEDS_FOR_INTERVAL)."""
+    if n is None:  # a report written before the seeds were recorded
+        return f"p = {pair['p_value']:.2g}, {len(pair['arms'])} arms"
+    if n < MIN_SEEDS_FOR_INTERVAL:
+        return f"n = {n} seed{'s' if n != 1 else ''} per arm: too few seeds for a p-value"
+    return f"p = {pair['p_value']:.2g}, {len(pair['arms'])} arms, n = {n} seeds per arm"
 
 
 def describe(plan, arms):

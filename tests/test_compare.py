@@ -608,3 +608,66 @@ def test_a_finite_blow_up_is_diverged_in_every_output(experiment, tmp_path):
     # The threshold, on either side: 3 x ln(10) = 6.908.
     assert health.blown_up(6.90, 10) is False and health.blown_up(6.92, 10) is True
     assert health.blown_up(float("inf"), 100) is True and health.blown_up(2.0, 10) is False
+
+
+def test_intervals_and_p_values_need_three_seeds_in_every_output(experiment):
+    import csv
+    out, _ = experiment  # 2 seeds
+    md = open(os.path.join(out, "results.md")).read()
+    table = md.split("| arm |")[1].split("\n\n")[0]
+    assert "[" not in table and "p=" not in table
+    with open(os.path.join(out, "results.csv")) as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key in ("test_ci_low_pct", "test_ci_high_pct", "diff_ci_low_pp", "diff_ci_high_pp",
+                    "diff_p"):
+            assert row[key] == "", (key, row)
+    elu = results(out)["arms"][1]
+    assert elu["test"]["ci_low"] is None and elu["diff"]["p_value"] is None
+    assert elu["test"]["std"] is not None and elu["diff"]["mean"] is not None
+
+
+def test_a_ranking_from_too_few_seeds_says_n_and_gives_no_p_value():
+    rank = {"ranks": [(10, {"a": 1, "b": 2}), (30, {"a": 2, "b": 1})],
+            "pairs": [{"budgets": (10, 30), "tau": -1.0, "p_value": 1.0, "arms": ["a", "b"]}],
+            "seeds": [1, 1]}
+    line = report.ranking_lines(rank)[-1]
+    assert "10 -> 30 steps: tau = -1.00 (n = 1 seed per arm: too few seeds for a p-value)" in line
+    rank["seeds"] = [3, 3]
+    assert "tau = -1.00 (p = 1, 2 arms, n = 3 seeds per arm)" in report.ranking_lines(rank)[-1]
+
+
+def test_the_plots_say_what_they_leave_out_and_keep_one_colour_per_arm(experiment, tmp_path,
+                                                                        monkeypatch):
+    import matplotlib.pyplot as plt
+    from plumbing import rundir
+    from lab import plots
+    out, _ = experiment
+    plan = compare.make_plan(runs.read_json(os.path.join(out, compare.GRID_JSON)), out)
+    arms = report.collect(plan)
+    for r in arms[0]["runs"]:  # relu: blown up in every seed's first epoch
+        r["curves"]["train_loss"] = [1e22] + r["curves"]["train_loss"][1:]
+    for r in arms[1]["runs"]:  # elu: diverged before its first epoch
+        r["curves"] = dict(epoch=[], train_loss=[], val_accuracy=[])
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    plots.plot_curves(arms, str(tmp_path / "curves.png"))
+    plots.plot_test(arms, plan["baseline"], str(tmp_path / "test.png"))
+    curves, test = figures
+    assert curves.axes[0].get_yscale() == "log" and "log scale" in curves.axes[0].get_ylabel()
+    texts = " ".join(t.get_text() for t in curves.texts)
+    assert "not drawn: act=elu (no finished epoch)" in texts
+    [relu_line] = curves.axes[0].get_lines()
+    [relu_point] = [l for l in test.axes[0].get_lines() if list(l.get_xdata()) != [10.0, 10.0]
+                    and l.get_color() != "gray"][:1]
+    colours = plots.arm_colours(arms)
+    assert relu_line.get_color() == colours["act=relu"] == relu_point.get_color()
+    assert colours["act=relu"] != colours["act=elu"]
+    # budgets.png: no band without 3 seeds, and its title says so.
+    for a in arms:
+        a["steps"] = 18
+    figures.clear()
+    plots.plot_budgets(arms, plan["baseline"], str(tmp_path / "budgets.png"))
+    title = figures[0].axes[0].get_title()
+    assert "95%" not in title and "no band: fewer than 3 seeds" in title
+    assert not figures[0].axes[0].collections

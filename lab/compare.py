@@ -60,7 +60,7 @@ import sys
 
 from lab import report
 from lab.runner import run_all
-from lab.runs import read_json, train_command, trained
+from lab.runs import HOW_IT_RAN, read_json, train_command, trained
 from plumbing import rundir
 from plumbing.errors import UserError, run_script
 
@@ -311,12 +311,6 @@ def check_arms(runs, seeds):
 # --------------------------------------------------------------------------------------------------
 
 GRID_JSON = "grid.json"
-# Settings that say how a run was executed, not what was trained: free to differ between a run's
-# config.json and the grid (the data may be collected from another folder, too).
-HOW_IT_RAN = {"logdir", "data_dir", "progress_every", "histograms", "histograms_every",
-              "test_every_epoch", "keep", "checkpoint_every", "check_every", "change_settings",
-              "interrupt_after", "recipe_settings", "bn_fused", "xla", "strategy",
-              "virtual_devices", "sync_bn", "deterministic", "data_format"}
 
 
 def grid_differences(old, new):

@@ -27,8 +27,8 @@ import subprocess
 import sys
 
 from lab import plots, stats, verdicts
-from lab.runs import EVAL_JSON, best_checkpoint, eval_command, evaluated, notes, read_json, \
-    read_metrics, state, trained
+from lab.runs import EVAL_JSON, HOW_IT_RAN, best_checkpoint, eval_command, evaluated, notes, \
+    read_json, read_metrics, state, trained
 from plumbing import health, rundir
 from plumbing.errors import UserError
 
@@ -433,23 +433,33 @@ def write_report(plan, arms):
 
 
 def write_hparams(plan, arms):
-    """Each run's settings and final figures for TensorBoard's HParams dashboard
-    (`tensorboard --logdir EXPERIMENT`), from the runs that count."""
+    """Each run's settings, status and final figures for TensorBoard's HParams dashboard
+    (`tensorboard --logdir EXPERIMENT`): every train.py setting of what was trained (the ones
+    the grid fixes too, each with its type: --epochs 2 is the number 2), the seed, the run's
+    state ("finished", "diverged", "dead", "failed", "not finished"), and the accuracies of the
+    runs that count (a diverged or dead run's at chance, as in the tables)."""
     from lab import hparams
 
-    varied = sorted({k for arm in plan["arms"] for k in arm})
-    rows = [(r, {**{k: arm_flags.get(k, "") for k in varied}, "seed": r["seed"]})
-            for a, arm_flags in zip(arms, plan["arms"]) for r in a["runs"]
-            if r["test_accuracy"] is not None]
+    rows = []
+    for a in arms:
+        flags = vars(plan["settings"][a["name"]]) if plan.get("settings") else {}
+        for r in a["runs"]:
+            if r["state"] == "not started":
+                continue
+            values = {k: r["config"].get(k, v) for k, v in flags.items() if k not in HOW_IT_RAN}
+            rows.append((r, dict(values, seed=r["seed"], status=r["state"])))
     if not rows:
         return
     for folder in [plan["out"]] + [os.path.join(r["logdir"], "hparams") for r, _ in rows]:
         for name in os.listdir(folder) if os.path.isdir(folder) else []:
             if name.startswith("events.out.tfevents."):  # an earlier collect's: replaced
                 os.remove(os.path.join(folder, name))
+    names = list(dict.fromkeys(k for _, h in rows for k in h))
+    typed = hparams.one_type_each([h for _, h in rows], names)
+    rows = [(r, h) for (r, _), h in zip(rows, typed)]
     hparams.write_experiment(plan["out"], {k: sorted({h[k] for _, h in rows}, key=str)
-                                           for k in rows[0][1]},
+                                           for k in names},
                              ["val_accuracy", "test_accuracy"])
     for r, h in rows:
-        hparams.write_run(r["logdir"], h, {"val_accuracy": r["val_accuracy"],
-                                          "test_accuracy": r["test_accuracy"]})
+        hparams.write_run(r["logdir"], h, {} if r["test_accuracy"] is None else
+                          {"val_accuracy": r["val_accuracy"], "test_accuracy": r["test_accuracy"]})

@@ -671,3 +671,36 @@ def test_the_plots_say_what_they_leave_out_and_keep_one_colour_per_arm(experimen
     title = figures[0].axes[0].get_title()
     assert "95%" not in title and "no band: fewer than 3 seeds" in title
     assert not figures[0].axes[0].collections
+
+
+def read_hparams(folder):
+    """{name: value} of the hp.hparams written in `folder`, and {tag: value} of its scalars."""
+    import glob
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    values, scalars = {}, {}
+    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                if v.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(
+                        v.metadata.plugin_data.content)
+                    if data.HasField("session_start_info"):
+                        for name, value in data.session_start_info.hparams.items():
+                            values[name] = getattr(value, value.WhichOneof("kind"))
+                elif v.tag:
+                    scalars[v.tag] = float(tf.make_ndarray(v.tensor))
+    return values, scalars
+
+
+def test_hparams_hold_every_setting_with_its_type_and_the_status_of_every_run(experiment,
+                                                                              tmp_path):
+    copy = blown_up(experiment, tmp_path, 1e22)
+    code, _ = run_compare(GRID + ["--out", copy, "--collect"])
+    assert code == 0
+    values, scalars = read_hparams(os.path.join(copy, "act-relu", "seed-0", "hparams"))
+    assert values["act"] == "relu" and values["depth"] == 8 and values["epochs"] == 2
+    assert values["lr"] == pytest.approx(0.1) and values["batch_size"] == 100
+    assert values["seed"] == 0 and values["status"] == "finished"
+    diverged, scalars = read_hparams(os.path.join(copy, "act-elu", "seed-1", "hparams"))
+    assert diverged["status"] == "diverged" and scalars["test_accuracy"] == pytest.approx(0.1)

@@ -186,22 +186,6 @@ def test_dead_and_diverged_runs_are_marked(run, tmp_path, capsys):
     assert json.load(open(os.path.join(dead, "eval-test-last.json")))["health"].startswith("dead")
 
 
-def test_ctrl_c_while_eval_py_starts_ends_it_without_a_traceback(tmp_path):
-    # Ctrl-C reaches eval.py during its imports (TensorFlow takes seconds to load) when it is
-    # pressed just as compare.py starts the test evaluation.
-    import signal
-    import subprocess
-    import sys
-    import time
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    p = subprocess.Popen([sys.executable, "eval.py", "--logdir", str(tmp_path)], cwd=root,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.0)
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=120)
-    assert p.returncode == 130 and "Traceback" not in err.decode(), err.decode()
-
-
 def test_a_finite_blow_up_is_marked_diverged(run, tmp_path, capsys):
     # A training loss far above ln(10) at an epoch's end (batch norm, --lr 10000) stays finite.
     import shutil

@@ -9,6 +9,10 @@ more).
 
 from lab.stats import MIN_SEEDS_FOR_INTERVAL
 
+# The training loss is drawn on a log axis when the largest loss drawn is more than this many
+# times the smallest.
+LOSS_SPAN_FOR_LOG = 10
+
 
 def _pyplot():
     import matplotlib
@@ -47,15 +51,18 @@ def arm_colours(arms):
 
 def plot_curves(arms, path):
     """Per arm: mean over seeds (line) and mean +- std (band, clipped to the range of the
-    quantity) of the training loss (log axis: a diverged run's 1e22 must not flatten the others)
-    and the validation accuracy. A run without a finished epoch has no point to draw: the figure
-    names it."""
-    import matplotlib.ticker
+    quantity) of the training loss and the validation accuracy. The loss axis is logarithmic when
+    the losses drawn span more than a factor LOSS_SPAN_FOR_LOG (a diverged run's 1e22 would
+    flatten every other curve on a linear one), linear otherwise; its label says which. A run
+    without a finished epoch has no point to draw: the figure names it."""
     import numpy as np
     plt = _pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     colours, all_epochs, left_out = arm_colours(arms), [], []
+    losses = [v for arm in arms for r in arm["runs"] for v in r["curves"]["train_loss"]
+              if v is not None and v > 0]
+    log_loss = bool(losses) and max(losses) > LOSS_SPAN_FOR_LOG * min(losses)
     for arm in arms:
         runs = [r for r in arm["runs"] if r["curves"]["epoch"]]
         without = [r["seed"] for r in arm["runs"] if not r["curves"]["epoch"]
@@ -79,15 +86,15 @@ def plot_curves(arms, path):
                             color=colours[arm["name"]], label=f"{arm['name']} (n={len(runs)})")
             if len(runs) > 1:
                 std = values.std(0, ddof=1)
-                # On the log axis of the loss the band stops at the smallest loss drawn.
-                bottom = np.nanmin(values) if key == "train_loss" else 0
+                # On a log axis the band of the loss stops at the smallest loss drawn.
+                bottom = min(losses) if key == "train_loss" and log_loss else 0
                 ax.fill_between(epochs, np.clip(mean - std, bottom, top),
                                 np.clip(mean + std, bottom, top), color=line.get_color(),
                                 alpha=0.2)
-    axes[0].set_yscale("log")
-    for axis_formatter in (axes[0].yaxis.set_major_formatter, axes[0].yaxis.set_minor_formatter):
-        axis_formatter(matplotlib.ticker.FormatStrFormatter("%g"))  # 2.3, not 2.3 x 10^0
-    axes[0].set(xlabel="epoch", ylabel="training loss (cross-entropy, log scale)",
+    if log_loss:
+        axes[0].set_yscale("log")
+    axes[0].set(xlabel="epoch", ylabel="training loss (cross-entropy, "
+                f"{'log' if log_loss else 'linear'} scale)",
                 title="training loss: mean over seeds, band ± 1 std")
     axes[1].set(xlabel="epoch", ylabel="validation accuracy %",
                 title="validation accuracy: mean over seeds, band ± 1 std")

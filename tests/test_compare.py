@@ -655,6 +655,10 @@ def test_the_plots_say_what_they_leave_out_and_keep_one_colour_per_arm(experimen
     plots.plot_test(arms, plan["baseline"], str(tmp_path / "test.png"))
     curves, test = figures
     assert curves.axes[0].get_yscale() == "log" and "log scale" in curves.axes[0].get_ylabel()
+    figures.clear()
+    plots.plot_curves(report.collect(plan), str(tmp_path / "curves.png"))  # as trained
+    assert figures[0].axes[0].get_yscale() == "linear"
+    assert "linear scale" in figures[0].axes[0].get_ylabel()
     texts = " ".join(t.get_text() for t in curves.texts)
     assert "not drawn: act=elu (no finished epoch)" in texts
     [relu_line] = curves.axes[0].get_lines()

@@ -23,6 +23,7 @@ import csv
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -67,11 +68,15 @@ def evaluate_missing(plan, check_data=None):
         try:
             code = subprocess.call([sys.executable] + eval_command(missing)[1:],
                                    stdout=subprocess.DEVNULL)
-        except KeyboardInterrupt:  # eval.py got the Ctrl-C too, and ends without a word
+        except KeyboardInterrupt:
+            code = 128 + signal.SIGINT
+        # Ctrl-C reaches both processes; eval.py ends without a word (status 130), and may end
+        # before this one sees its own KeyboardInterrupt.
+        if code in (128 + signal.SIGINT, -signal.SIGINT):
             print("\ninterrupted during the test evaluation: every run is trained; re-run the "
                   "same command (or add --collect) to evaluate them and write the report",
                   flush=True)
-            raise
+            raise KeyboardInterrupt
         if code != 0:
             raise UserError(f"eval.py failed (exit {code}) on: {' '.join(missing)}")
 

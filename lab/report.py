@@ -40,7 +40,8 @@ ENDED = ("finished", "dead", "diverged")
 # applies the interval rule, plumbing/health.py the divergence rule.
 INTERVAL_RULE = (f"A 95% interval (Student t) or a p-value is shown only from "
                  f"{MIN_SEEDS_FOR_INTERVAL} seeds or more, in every table, file and plot (with 2 "
-                 "seeds t = 12.7: too wide to read); a ranking of means says its seeds.")
+                 "seeds t = 12.7: too wide to read), but for the p-values of a claim's verdict, "
+                 "which follow the verdict rule; a ranking of means says its seeds.")
 COUNTING_RULE = (health.DIVERGED_RULE + " A run that diverged or died counts in its arm at the "
                  "accuracy of chance for its split (1 / classes), marked as such; a failed, "
                  "stopped or unevaluated run counts nowhere and is named in the notes. Every "
@@ -212,7 +213,9 @@ def judge_claims(plan, arms):
     for budget, at in budgets_of(arms):
         by_seed = {a["base"]: a["test_by_seed"] for a in at}
         steps = max((a["steps"] or 0 for a in at), default=0) or None
-        out += [dict(v, budget=budget, steps=steps)
+        # The difference's interval as every output shows it; the p-values are the verdict
+        # rule's own.
+        out += [dict(v, budget=budget, steps=steps, diff=shown(v["diff"]))
                 for v in verdicts.judge(plan.get("claims") or [], by_seed)]
     return out
 

@@ -611,6 +611,14 @@ def test_a_finite_blow_up_is_diverged_in_every_output(experiment, tmp_path):
     # The threshold, on either side: 3 x ln(10) = 6.908.
     assert health.blown_up(6.90, 10) is False and health.blown_up(6.92, 10) is True
     assert health.blown_up(float("inf"), 100) is True and health.blown_up(2.0, 10) is False
+    # train.py's check at an epoch's end says so too.
+    import types
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        health.warn_if_dead(os.path.join(copy, "act-elu", "seed-1"), 10,
+                            types.SimpleNamespace(lr=10000.0, warmup_epochs=0, bn=True))
+    assert out.getvalue().startswith("warning: the run has diverged (diverged: training loss "
+                                     "2.6e+22 at the end of epoch 1")
 
 
 def test_intervals_and_p_values_need_three_seeds_in_every_output(experiment):
@@ -628,6 +636,12 @@ def test_intervals_and_p_values_need_three_seeds_in_every_output(experiment):
     elu = results(out)["arms"][1]
     assert elu["test"]["ci_low"] is None and elu["diff"]["p_value"] is None
     assert elu["test"]["std"] is not None and elu["diff"]["mean"] is not None
+    # A claim's difference too; its p-values are the verdict rule's (paired t from 2 seeds).
+    plan = compare.make_plan(runs.read_json(os.path.join(out, compare.GRID_JSON)), out)
+    plan["claims"] = [{"better": "act=elu", "worse": "act=relu", "source": "a source"}]
+    [claim] = report.judge_claims(plan, report.collect(plan))
+    assert claim["diff"]["ci_low"] is None and claim["p_value"] is not None
+    assert "[" not in report.claim_rows([claim])[0][2]
 
 
 def test_a_ranking_from_too_few_seeds_says_n_and_gives_no_p_value():

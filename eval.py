@@ -43,7 +43,12 @@ import json
 import os
 import re
 
-from plumbing import tf_logs
+from plumbing import signals, tf_logs
+
+if __name__ == "__main__":
+    # Ctrl-C while TensorFlow loads (seconds, e.g. just as compare.py starts the test
+    # evaluation) ends eval.py as it does later: status 130, no traceback.
+    signals.quiet_interrupt()
 
 # TensorFlow's start-up INFO and WARNING lines would come before the project's own; errors still
 # show. Before TensorFlow is imported (it reads the level once; plumbing/tf_logs.py).
@@ -547,8 +552,7 @@ def evaluate_logdir(logdir, args):
                   act=config["act"], bn=config["bn"], health=state)
     name = output_name(config, kind, args.split, dataset, args)
     json_path = os.path.join(logdir, f"eval-{name}.json")
-    with open(json_path, "w") as f:
-        json.dump(result, f, indent=1)
+    rundir.atomic_write(json_path, json.dumps(result, indent=1))  # never half a file
     names = cifar_input.class_names(data_dir, dataset, config["labels"])
     png_path = os.path.join(logdir, f"confusion-{name}.png")
     plot_confusion(result["confusion"], names, png_path,

@@ -43,11 +43,16 @@ The report (one row per arm): n seeds, mean +- std of validation and test accura
 accuracy's 95% interval (Student t), the paired difference to the baseline arm (`--baseline`,
 default the first arm) over seeds with its interval and p-value (lab/stats.py), epochs, seconds per
 epoch, parameter count, and the runs `health.run_health` calls dead or diverged (they count in the
-statistics with their chosen checkpoint's accuracy: leaving them out would flatter an arm that
-often fails).
+statistics at the accuracy of chance: leaving them out would flatter an arm that often fails).
+
+One run is one configuration: a value given twice (`--act relu,relu`) or two arms that train.py
+parses to the same settings (`--lr 0.1,0.10`) are refused, and so is `--extend` with a flag the
+folder does not vary (its runs were made at that flag's value already). One compare.py works in a
+folder at a time (OUT/.lock).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -55,7 +60,7 @@ import sys
 
 from lab import report
 from lab.runner import run_all
-from lab.runs import read_json, train_command, trained
+from lab.runs import HOW_IT_RAN, read_json, train_command, trained
 from plumbing import rundir, tf_logs
 from plumbing.errors import UserError, run_script
 
@@ -91,8 +96,9 @@ def build_parser():
                    help="stratified share of the training files held out for the choice of the "
                         "checkpoint (default: the study's, or 0.1 = 5,000 CIFAR-10 images)")
     p.add_argument("--baseline", default=None,
-                   help="the arm the others are compared with, e.g. 'act=relu,bn=off' "
-                        "(default: the study's, or the first arm)")
+                   help="the arm the others are compared with in this report, e.g. "
+                        "'act=relu,bn=off' (default: the study's, or the first arm; the folder "
+                        "does not keep it)")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs at the same time (default 1; with GPUs: one GPU each, round robin)")
     p.add_argument("--print-commands", action="store_true",
@@ -154,6 +160,9 @@ def parse_grid(tokens, kinds):
         values = [v.strip() for v in value.split("/" if flag in LIST_FLAGS else ",")]
         if not all(values):
             raise UserError(f"--{flag} {value!r} has an empty value; give e.g. --{flag} a,b")
+        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if repeated is not None:  # one arm trained once but counted as two seeds
+            raise UserError(f"--{flag} {value} repeats {repeated!r}; give each value once")
         if kinds[flag] == "switch":
             norm = {"on": "on", "true": "on", "yes": "on", "off": "off", "false": "off",
                     "no": "off"}
@@ -217,16 +226,17 @@ def make_grid(args, grid_tokens, kinds):
     if not 0 < grid["val_fraction"] < 1:
         raise UserError("--val-fraction must be in (0, 1): the checkpoint is chosen on a "
                         "validation split, never on the test split")
-    grid["baseline"] = args.baseline or grid["baseline"]
     # Where the data is, not what is trained: not part of the grid (a folder may be collected
     # on another machine), but given to every run.
     grid["data_dir"] = grid["fixed"].pop("data-dir", None)
     return grid
 
 
-def make_plan(grid, out, kinds=None):
+def make_plan(grid, out, kinds=None, baseline=None):
     """The runs of a grid in the experiment folder `out`, each arm's flags checked by train.py's
-    own checks (the parser, and the depth of a ResNet) before anything runs."""
+    own checks (the parser, and the depth of a ResNet) before anything runs. `baseline` (the
+    command's --baseline) is this report's only: the grid's own (the study's, or the first arm)
+    is the one the folder records."""
     from lab import studies
 
     kinds = kinds or train_flag_kinds()
@@ -238,7 +248,8 @@ def make_plan(grid, out, kinds=None):
     budgets = budgets if len(budgets) > 1 else []
     bases = [studies.arm_name({k: v for k, v in arm.items() if not (budgets and k == "epochs")})
              for arm in arms]
-    baseline = grid["baseline"] or bases[0]
+    default_baseline = grid["baseline"] or bases[0]
+    baseline = baseline or default_baseline
     if baseline not in bases:
         raise UserError(f"--baseline {baseline!r} is not an arm; the arms are: "
                         f"{', '.join(dict.fromkeys(bases))}")
@@ -262,7 +273,7 @@ def make_plan(grid, out, kinds=None):
     # study's definition, whenever the folder was made.
     claims = studies.plan(grid["study"], grid["scale"])["claims"] if grid.get("study") else []
     return dict(grid, arms=arms, names=names, bases=bases, budgets=budgets, baseline=baseline,
-                claims=claims, out=out, runs=runs,
+                default_baseline=default_baseline, claims=claims, out=out, runs=runs,
                 settings=check_arms(runs, len(grid["seeds"])))
 
 
@@ -272,7 +283,7 @@ def check_arms(runs, seeds):
     import train
     from plumbing.command_line import check_depth
 
-    settings = {}
+    settings, seen = {}, {}
     for run in runs[::seeds]:
         try:
             args = train.parse_args(run["train_argv"])
@@ -283,6 +294,14 @@ def check_arms(runs, seeds):
             check_depth(args)
         except UserError as e:
             raise UserError(f"arm {run['arm']!r}: {e}") from None
+        # Two names of one configuration (--lr 0.1,0.10) would train it twice and count its
+        # runs as two arms: the settings train.py parsed must differ.
+        key = json.dumps({k: v for k, v in vars(args).items() if k != "logdir"},
+                         sort_keys=True, default=str)
+        if key in seen:
+            raise UserError(f"arms {seen[key]!r} and {run['arm']!r} train the same "
+                            "configuration; give each setting once")
+        seen[key] = run["arm"]
         settings[run["arm"]] = args
     return settings
 
@@ -292,12 +311,6 @@ def check_arms(runs, seeds):
 # --------------------------------------------------------------------------------------------------
 
 GRID_JSON = "grid.json"
-# Settings that say how a run was executed, not what was trained: free to differ between a run's
-# config.json and the grid (the data may be collected from another folder, too).
-HOW_IT_RAN = {"logdir", "data_dir", "progress_every", "histograms", "histograms_every",
-              "test_every_epoch", "keep", "checkpoint_every", "check_every", "change_settings",
-              "interrupt_after", "recipe_settings", "bn_fused", "xla", "strategy",
-              "virtual_devices", "sync_bn", "deterministic", "data_format"}
 
 
 def grid_differences(old, new):
@@ -323,13 +336,23 @@ def merge_grids(old, new, extend):
     if diffs:
         raise UserError("the experiment folder was made with other settings (" + "; ".join(diffs)
                         + "); use a new --out, or the folder's own flags")
+    old_axes, new_axes = ({k for arm in grid["arms"] for k in arm} for grid in (old, new))
+    if new_axes - old_axes:
+        # The folder's runs were made at train.py's value of the new flag: its arms again under
+        # new names (`all` and `bn=off`), trained twice and compared with themselves.
+        raise UserError("--extend adds arms or seeds over the folder's own axes ("
+                        + (", ".join(f"--{k}" for k in sorted(old_axes)) or "none")
+                        + "); this command varies "
+                        + ", ".join(f"--{k}" for k in sorted(new_axes - old_axes))
+                        + ", which would train the folder's runs again under new names; use a "
+                        "new --out")
     old_names = [studies.arm_name(a) for a in old["arms"]]
     added_arms = [a for a in new["arms"] if studies.arm_name(a) not in old_names]
     added_seeds = [s for s in new["seeds"] if s not in old["seeds"]]
     dropped = [n for n in old_names if n not in {studies.arm_name(a) for a in new["arms"]}] + \
         [f"seed {s}" for s in old["seeds"] if s not in new["seeds"]]
     if not (added_arms or added_seeds or dropped):
-        return dict(old, baseline=new["baseline"] or old["baseline"])
+        return old
     if not extend:
         change = ", ".join([f"adds {studies.arm_name(a)}" for a in added_arms]
                            + [f"adds seed {s}" for s in added_seeds]
@@ -337,8 +360,7 @@ def merge_grids(old, new, extend):
         raise UserError(f"the experiment folder holds another grid (this command {change}); "
                         "add --extend to add arms or seeds to it (the old ones stay in the "
                         "report), or use a new --out")
-    return dict(old, arms=old["arms"] + added_arms, seeds=old["seeds"] + added_seeds,
-                baseline=new["baseline"] or old["baseline"])
+    return dict(old, arms=old["arms"] + added_arms, seeds=old["seeds"] + added_seeds)
 
 
 def run_differences(plan):
@@ -362,13 +384,14 @@ def run_differences(plan):
     return out
 
 
-def open_folder(grid, out, extend):
+def open_folder(grid, out, extend, baseline=None):
     """The plan of the experiment folder `out`: its recorded grid checked against this command's,
-    and every run already in it checked against the grid; grid.json written when runs start."""
+    and every run already in it checked against the grid; grid.json written when runs start.
+    `baseline` (--baseline) is this command's report's only, never recorded."""
     recorded = read_json(os.path.join(out, GRID_JSON))
     if recorded:
         grid = dict(merge_grids(recorded, grid, extend), data_dir=grid.get("data_dir"))
-    plan = make_plan(grid, out)
+    plan = make_plan(grid, out, baseline=baseline)
     wrong = run_differences(plan)
     if wrong:
         raise UserError(f"{out!r} holds runs made with other settings ({'; '.join(wrong[:3])}"
@@ -377,11 +400,30 @@ def open_folder(grid, out, extend):
     return plan
 
 
+@contextlib.contextmanager
+def only_compare(out):
+    """Hold OUT/.lock while working in the folder: a second compare.py on it is refused before it
+    writes anything (its train.py would find each run locked, and its report would call the
+    healthy runs failed). The lock goes with the process, however it ends."""
+    os.makedirs(out, exist_ok=True)
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(rundir.only_writer(out))
+    except UserError:
+        with open(os.path.join(out, ".lock")) as f:
+            holder = f.read().strip() or "a process"
+        raise UserError(f"another compare.py is working in {out!r} ({holder}); wait for it to "
+                        "finish, stop it, or use another --out") from None
+    with held:
+        yield
+
+
 def write_grid(plan):
     os.makedirs(plan["out"], exist_ok=True)
     rundir.atomic_write(os.path.join(plan["out"], GRID_JSON), json.dumps(
         {k: plan.get(k) for k in ("study", "scale", "fixed", "arms", "seeds", "baseline",
-                                  "val_fraction", "flags_when")}, indent=1))
+                                  "val_fraction", "flags_when")}
+        | {"baseline": plan.get("default_baseline", plan["baseline"])}, indent=1))
 
 
 def check_data(plan):
@@ -412,7 +454,7 @@ def main(argv=None):
         raise UserError("give --study NAME or a grid of train.py flags, e.g. --act relu,elu")
     else:
         grid = make_grid(args, grid_tokens, train_flag_kinds())
-    plan = open_folder(grid, out, args.extend)
+    plan = open_folder(grid, out, args.extend, args.baseline)
     if args.print_commands:
         for run in plan["runs"]:
             print(shlex.join(train_command(run)))
@@ -426,11 +468,12 @@ def main(argv=None):
                         "<arm>/seed-<s>); nothing to collect, nothing written")
     if not args.collect and any(not trained(r["logdir"]) for r in plan["runs"]):
         check_data(plan)
-    write_grid(plan)  # the folder's record of its grid, for any later command on it
-    failed = [] if args.collect else run_all(plan, args.jobs)
-    report.evaluate_missing(plan, check_data)
-    arms = report.collect(plan)
-    report.write_report(plan, arms)
+    with only_compare(out):
+        write_grid(plan)  # the folder's record of its grid, for any later command on it
+        failed = [] if args.collect else run_all(plan, args.jobs)
+        report.evaluate_missing(plan, check_data)
+        arms = report.collect(plan)
+        report.write_report(plan, arms)
     print("\n" + report.text_table(arms))
     print(f"\nreport: {os.path.join(plan['out'], 'results.md')} (.json, .csv, curves.png, "
           "test_accuracy.png)")

@@ -29,6 +29,15 @@ def _plain(value):
     return str(value)
 
 
+def one_type_each(rows, names):
+    """The rows ({name: value}) with every name's values of one type, as a domain of the
+    dashboard must be: `_plain` values, and str for all of a name whose values mix types (None
+    in one run, a number in another) or that a row lacks ("")."""
+    plain = [{k: _plain(row.get(k, "")) for k in names} for row in rows]
+    mixed = {k for k in names if len({type(row[k]) for row in plain}) > 1}
+    return [{k: str(v) if k in mixed else v for k, v in row.items()} for row in plain]
+
+
 def write_experiment(out_dir, domains, metric_names):
     """Write the experiment's `hp.hparams_config` once, in the experiment folder `out_dir`.
 

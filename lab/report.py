@@ -15,26 +15,38 @@ the accuracy of chance for its split, 1 / classes, marked as such (dropping it w
 arm that fails). A run that failed (train.py ended with an error), was stopped or has not been
 evaluated yet counts nowhere and is named in the notes; `finished / started` shows how many
 runs an arm's figures rest on. Every column of a row uses the same seeds; a paired difference uses
-the seeds both arms have, and says so when they are fewer.
+the seeds both arms have, and says so when they are fewer. When a run has diverged is
+plumbing/health.py's rule (DIVERGED_RULE); when an interval or a p-value is shown, `shown`'s
+(INTERVAL_RULE); both are stated in results.md's header (COUNTING_RULE) and docs/STUDIES.md.
 """
 
 import csv
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 
 from lab import plots, stats, verdicts
-from lab.runs import EVAL_JSON, best_checkpoint, eval_command, evaluated, notes, read_json, \
-    read_metrics, state, trained
-from plumbing import rundir
+from lab.runs import EVAL_JSON, HOW_IT_RAN, best_checkpoint, eval_command, evaluated, notes, \
+    read_json, read_metrics, state, trained
+from plumbing import health, rundir
 from plumbing.errors import UserError
 
-# An interval of the mean from fewer seeds is too wide to read (with 2 seeds, t = 12.7).
-MIN_SEEDS_FOR_INTERVAL = 3
+MIN_SEEDS_FOR_INTERVAL = stats.MIN_SEEDS_FOR_INTERVAL
 # Runs whose figures count: ended runs; dead and diverged ones at the accuracy of chance.
 ENDED = ("finished", "dead", "diverged")
+# The rules every output follows (results.md's header, docs/STUDIES.md's rule block): `shown`
+# applies the interval rule, plumbing/health.py the divergence rule.
+INTERVAL_RULE = (f"A 95% interval (Student t) or a p-value is shown only from "
+                 f"{MIN_SEEDS_FOR_INTERVAL} seeds or more, in every table, file and plot (with 2 "
+                 "seeds t = 12.7: too wide to read), but for the p-values of a claim's verdict, "
+                 "which follow the verdict rule; a ranking of means says its seeds.")
+COUNTING_RULE = (health.DIVERGED_RULE + " A run that diverged or died counts in its arm at the "
+                 "accuracy of chance for its split (1 / classes), marked as such; a failed, "
+                 "stopped or unevaluated run counts nowhere and is named in the notes. Every "
+                 "column of a row uses the same seeds. " + INTERVAL_RULE)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -55,8 +67,18 @@ def evaluate_missing(plan, check_data=None):
         if check_data:
             check_data(plan)
         print(f"evaluating {len(missing)} best checkpoint(s) on the test split", flush=True)
-        code = subprocess.call([sys.executable] + eval_command(missing)[1:],
-                               stdout=subprocess.DEVNULL)
+        try:
+            code = subprocess.call([sys.executable] + eval_command(missing)[1:],
+                                   stdout=subprocess.DEVNULL)
+        except KeyboardInterrupt:
+            code = 128 + signal.SIGINT
+        # Ctrl-C reaches both processes; eval.py ends without a word (status 130), and may end
+        # before this one sees its own KeyboardInterrupt.
+        if code in (128 + signal.SIGINT, -signal.SIGINT):
+            print("\ninterrupted during the test evaluation: every run is trained; re-run the "
+                  "same command (or add --collect) to evaluate them and write the report",
+                  flush=True)
+            raise KeyboardInterrupt
         if code != 0:
             raise UserError(f"eval.py failed (exit {code}) on: {' '.join(missing)}")
 
@@ -147,8 +169,8 @@ def collect(plan):
             runs=runs, n=len(counted), started=len(started),
             ended=len([r for r in runs if r["state"] in ENDED]),
             seeds=[r["seed"] for r in counted],
-            val=stats.summarize([r["val_accuracy"] for r in counted]),
-            test=stats.summarize([r["test_accuracy"] for r in counted]),
+            val=shown(stats.summarize([r["val_accuracy"] for r in counted])),
+            test=shown(stats.summarize([r["test_accuracy"] for r in counted])),
             test_by_seed={r["seed"]: r["test_accuracy"] for r in counted},
             epochs=max((r["epochs"] for r in runs), default=0),
             steps=max((r["steps"] or 0 for r in runs), default=0) or None,
@@ -160,8 +182,18 @@ def collect(plan):
     for arm in arms:  # against the baseline arm at the same training budget
         base = baseline_of(arms, plan, arm["budget"])
         arm["diff"] = None if arm is base else \
-            stats.paired_difference(arm["test_by_seed"], base["test_by_seed"])
+            shown(stats.paired_difference(arm["test_by_seed"], base["test_by_seed"]))
     return arms
+
+
+def shown(summary):
+    """A summary of lab/stats.py as every output shows it (INTERVAL_RULE): its interval and
+    p-value None under MIN_SEEDS_FOR_INTERVAL values. The one place the rule is applied: the
+    tables, results.json / .csv and the plots all read what it returns."""
+    if summary["n"] >= MIN_SEEDS_FOR_INTERVAL:
+        return summary
+    return dict(summary, ci_low=None, ci_high=None, half_width=None,
+                **({"p_value": None} if "p_value" in summary else {}))
 
 
 def baseline_of(arms, plan, budget):
@@ -182,7 +214,9 @@ def judge_claims(plan, arms):
     for budget, at in budgets_of(arms):
         by_seed = {a["base"]: a["test_by_seed"] for a in at}
         steps = max((a["steps"] or 0 for a in at), default=0) or None
-        out += [dict(v, budget=budget, steps=steps)
+        # The difference's interval as every output shows it; the p-values are the verdict
+        # rule's own.
+        out += [dict(v, budget=budget, steps=steps, diff=shown(v["diff"]))
                 for v in verdicts.judge(plan.get("claims") or [], by_seed)]
     return out
 
@@ -213,7 +247,9 @@ def ranking(arms):
     means = [(max((a["steps"] or 0 for a in at), default=0),
               {a["base"]: a["test"]["mean"] for a in at if a["test"]["mean"] is not None})
              for budget, at in budgets_of(arms)]
-    return verdicts.rank_agreement(means)
+    # The fewest seeds behind an arm's mean at each budget: a ranking says what it rests on.
+    seeds = [min((a["n"] for a in at if a["n"]), default=0) for budget, at in budgets_of(arms)]
+    return dict(verdicts.rank_agreement(means), seeds=seeds)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -305,11 +341,22 @@ def ranking_lines(rank):
     arms = list(dict.fromkeys(a for _, r in rank["ranks"] for a in r))
     cols = ["arm"] + [f"rank at {steps} steps" for steps, _ in rank["ranks"]]
     rows = [[a] + [f"{r[a]:g}" if a in r else "-" for _, r in rank["ranks"]] for a in arms]
+    seeds = rank.get("seeds") or [None] * len(rank["ranks"])
     taus = [f"{p['budgets'][0]} -> {p['budgets'][1]} steps: tau = "
-            + ("-" if p["tau"] is None else f"{p['tau']:+.2f} (p = {p['p_value']:.2g}, "
-               f"{len(p['arms'])} arms)") for p in rank["pairs"]]
+            + ("-" if p["tau"] is None else f"{p['tau']:+.2f} ({tau_words(p, n)})")
+            for p, n in zip(rank["pairs"], map(min, zip(seeds, seeds[1:])))]
     return [markdown(cols, rows), "", "Kendall's tau between consecutive budgets (1: the same "
             "order, -1: reversed): " + "; ".join(taus) + "."]
+
+
+def tau_words(pair, n):
+    """What a tau rests on: its p-value and arms, and the seeds behind each arm's mean (the
+    interval rule: no p-value from fewer than MIN_SEEDS_FOR_INTERVAL)."""
+    if n is None:  # a report written before the seeds were recorded
+        return f"p = {pair['p_value']:.2g}, {len(pair['arms'])} arms"
+    if n < MIN_SEEDS_FOR_INTERVAL:
+        return f"n = {n} seed{'s' if n != 1 else ''} per arm: too few seeds for a p-value"
+    return f"p = {pair['p_value']:.2g}, {len(pair['arms'])} arms, n = {n} seeds per arm"
 
 
 def describe(plan, arms):
@@ -333,12 +380,9 @@ def describe(plan, arms):
             f"{config.get('dataset', '?')}.",
             "Validation accuracy is that of the checkpoint chosen on validation; test accuracy is "
             "that checkpoint's single evaluation on the test split (percent). `runs` is counted "
-            "/ started. A dead or diverged run counts at the accuracy of chance (1 / classes) "
-            "and is named in the notes; a failed, stopped or unevaluated run counts nowhere. "
-            "Every column of a row uses the same seeds. Δ is the paired difference over seeds "
-            f"(arm − baseline at the same budget, percentage points) with its Student-t "
-            f"interval and the paired t-test p-value; intervals need {MIN_SEEDS_FOR_INTERVAL} "
-            "seeds or more.",
+            "/ started. Δ is the paired difference over seeds (arm − baseline at the same "
+            "budget, percentage points) with its Student-t interval and the paired t-test "
+            "p-value. " + COUNTING_RULE,
             machine_line(r["config"] for a in arms for r in a["runs"] if r["config"])]
 
 
@@ -428,23 +472,33 @@ def write_report(plan, arms):
 
 
 def write_hparams(plan, arms):
-    """Each run's settings and final figures for TensorBoard's HParams dashboard
-    (`tensorboard --logdir EXPERIMENT`), from the runs that count."""
+    """Each run's settings, status and final figures for TensorBoard's HParams dashboard
+    (`tensorboard --logdir EXPERIMENT`): every train.py setting of what was trained (the ones
+    the grid fixes too, each with its type: --epochs 2 is the number 2), the seed, the run's
+    state ("finished", "diverged", "dead", "failed", "not finished"), and the accuracies of the
+    runs that count (a diverged or dead run's at chance, as in the tables)."""
     from lab import hparams
 
-    varied = sorted({k for arm in plan["arms"] for k in arm})
-    rows = [(r, {**{k: arm_flags.get(k, "") for k in varied}, "seed": r["seed"]})
-            for a, arm_flags in zip(arms, plan["arms"]) for r in a["runs"]
-            if r["test_accuracy"] is not None]
+    rows = []
+    for a in arms:
+        flags = vars(plan["settings"][a["name"]]) if plan.get("settings") else {}
+        for r in a["runs"]:
+            if r["state"] == "not started":
+                continue
+            values = {k: r["config"].get(k, v) for k, v in flags.items() if k not in HOW_IT_RAN}
+            rows.append((r, dict(values, seed=r["seed"], status=r["state"])))
     if not rows:
         return
     for folder in [plan["out"]] + [os.path.join(r["logdir"], "hparams") for r, _ in rows]:
         for name in os.listdir(folder) if os.path.isdir(folder) else []:
             if name.startswith("events.out.tfevents."):  # an earlier collect's: replaced
                 os.remove(os.path.join(folder, name))
+    names = list(dict.fromkeys(k for _, h in rows for k in h))
+    typed = hparams.one_type_each([h for _, h in rows], names)
+    rows = [(r, h) for (r, _), h in zip(rows, typed)]
     hparams.write_experiment(plan["out"], {k: sorted({h[k] for _, h in rows}, key=str)
-                                           for k in rows[0][1]},
+                                           for k in names},
                              ["val_accuracy", "test_accuracy"])
     for r, h in rows:
-        hparams.write_run(r["logdir"], h, {"val_accuracy": r["val_accuracy"],
-                                          "test_accuracy": r["test_accuracy"]})
+        hparams.write_run(r["logdir"], h, {} if r["test_accuracy"] is None else
+                          {"val_accuracy": r["val_accuracy"], "test_accuracy": r["test_accuracy"]})

@@ -16,6 +16,13 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the reposi
 EVAL_JSON = "eval-test-best.json"
 # What compare.py writes into a run's folder when train.py ended with an error: its last line.
 FAILED_JSON = "failed.json"
+# Settings that say how a run was executed, not what was trained: free to differ between a run's
+# config.json and the grid (the data may be collected from another folder, too), and not among a
+# run's settings in TensorBoard's HParams dashboard.
+HOW_IT_RAN = {"logdir", "data_dir", "progress_every", "histograms", "histograms_every",
+              "test_every_epoch", "keep", "checkpoint_every", "check_every", "change_settings",
+              "interrupt_after", "recipe_settings", "bn_fused", "xla", "strategy",
+              "virtual_devices", "sync_bn", "deterministic", "data_format"}
 
 
 def script(name):

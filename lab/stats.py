@@ -19,6 +19,10 @@ noise differences has p < 0.05. Read the intervals.
 
 import math
 
+# The fewest values from which a report shows an interval or a p-value (lab/report.py: `shown`):
+# from fewer the interval is too wide to read (with 2 seeds, t_{0.975, 1} = 12.7).
+MIN_SEEDS_FOR_INTERVAL = 3
+
 
 def summarize(values, confidence=0.95):
     """{n, mean, std, ci_low, ci_high, half_width} of the values (std etc. None if n < 2)."""

@@ -74,12 +74,8 @@ def rule_block():
     from lab import report, verdicts
 
     return {"verdict-rule": "\n".join(studies.wrap(verdicts.RULE) + [""] + studies.wrap(
-        "A run that diverged or died counts in its arm at the accuracy of chance for its split "
-        "(1 / classes), marked as such; a failed, stopped or unevaluated run counts nowhere and "
-        "is named in the notes; each arm shows its counted / started runs, and every column of "
-        "a row uses the same seeds. Intervals need "
-        f"{report.MIN_SEEDS_FOR_INTERVAL} seeds or more. Every verdict names the training "
-        "budget (steps) it was measured at."))}
+        report.COUNTING_RULE + " Each arm shows its counted / started runs. Every verdict names "
+        "the training budget (steps) it was measured at."))}
 
 
 def figure_block():

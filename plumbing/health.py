@@ -17,6 +17,25 @@ from plumbing.rundir import atomic_write
 SHORT_RUN_SHARE = 0.01
 
 
+# A run has diverged when an epoch ends with a mean training loss above this many times ln(C),
+# the loss of predicting 1/C for every class: the true class then gets, in geometric mean, a
+# probability below 1/C^3, a thousandth of chance's for CIFAR-10. No learning run comes near it
+# (the committed studies' worst epoch is at 1.13 x ln C); a loss of 2.6e22 stays finite, and
+# its accuracy means nothing, whatever it is.
+DIVERGED_LOSS_FACTOR = 3
+# The rule in words, as every report states it.
+DIVERGED_RULE = (f"A run has diverged when its loss turned non-finite or when an epoch ended with "
+                 f"a mean training loss above {DIVERGED_LOSS_FACTOR} x ln(classes) "
+                 f"({DIVERGED_LOSS_FACTOR * math.log(10):.3g} for CIFAR-10, "
+                 f"{DIVERGED_LOSS_FACTOR * math.log(100):.3g} for CIFAR-100; chance's loss is "
+                 f"ln(classes)).")
+
+
+def blown_up(train_loss, num_classes):
+    """True when an epoch's mean training loss says the run has diverged (DIVERGED_RULE)."""
+    return not train_loss <= DIVERGED_LOSS_FACTOR * math.log(num_classes)
+
+
 def initial_share_left(decay, steps):
     """The share of a moving average's initial value left after `steps` updates: decay^steps."""
     return decay ** steps
@@ -26,7 +45,8 @@ def run_health(logdir, num_classes):
     """None for a run that learns, else one line saying why its numbers mean nothing.
 
     - "diverged: ..." when train.py stopped on a non-finite loss (it writes DIR/diverged.json with
-      the step and the loss);
+      the step and the loss), or when an epoch ended with a mean training loss above
+      DIVERGED_LOSS_FACTOR x ln(C) (`blown_up`), a loss that stayed finite;
     - "dead: ..." when the last finished epoch's mean training loss is within 0.005 of ln(C), the
       loss of predicting 1/C for every class, and its training accuracy is under 1.5/C: the
       network outputs the same distribution for every image (dead units, or a learning rate too
@@ -43,6 +63,11 @@ def run_health(logdir, num_classes):
     if os.path.exists(metrics):
         with open(metrics) as f:
             records = [json.loads(line) for line in f if line.strip()]
+    high = next((r for r in records if blown_up(r["train_loss"], num_classes)), None)
+    if high:
+        return (f"diverged: training loss {high['train_loss']:.3g} at the end of epoch "
+                f"{high['epoch']}, above {DIVERGED_LOSS_FACTOR} x ln({num_classes}) = "
+                f"{DIVERGED_LOSS_FACTOR * math.log(num_classes):.3g}")
     if records:
         last = records[-1]
         chance_loss = math.log(num_classes)
@@ -54,8 +79,12 @@ def run_health(logdir, num_classes):
 
 
 def warn_if_dead(logdir, num_classes, args):
-    """After an epoch: a warning line when the training loss sits at ln(classes)."""
+    """After an epoch: a warning line when the training loss sits at ln(classes), or when it is
+    far above it (the run has diverged: its figures will be counted at chance)."""
     health = run_health(logdir, num_classes)
+    if health and health.startswith("diverged"):
+        print(f"warning: the run has diverged ({health}); a report counts it at the accuracy of "
+              f"chance; lower --lr (now {args.lr:g})", flush=True)
     if health and health.startswith("dead"):
         causes = [f"a learning rate too high for this model (--lr {args.lr:g}: the first large "
                   "steps leave units that never fire) or too low",

@@ -7,6 +7,7 @@ number (`save_and_exit`), as a shell reports a process killed by that signal.
 
 import contextlib
 import signal
+import sys
 
 
 @contextlib.contextmanager
@@ -36,3 +37,10 @@ def save_and_exit(checkpoints, step, signum):
     print(f"\ninterrupted by {signal.Signals(signum).name} at step {step}; checkpoint {path} "
           "written; re-run the same command to continue", flush=True)
     return 128 + signum
+
+
+def quiet_interrupt():
+    """From now on Ctrl-C ends the process with status 130 and no traceback, also while modules
+    load (eval.py imports TensorFlow for seconds before its main runs): SIGINT raises
+    SystemExit(130), which Python ends with that status without printing anything."""
+    signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(128 + signal.SIGINT))

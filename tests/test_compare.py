@@ -505,3 +505,228 @@ def test_a_study_s_claims_come_from_its_definition_not_from_the_folder_record():
     plan = compare.make_plan(grid, "unused")
     assert plan["claims"] == studies.plan("blog-allcnn", "quick")["claims"]
     assert len(plan["claims"]) == 10
+
+
+# --------------------------------------------------------------------------------------------------
+# No run counted twice, every blown-up run named, one meaning per column
+# --------------------------------------------------------------------------------------------------
+
+SMALL = ["--dataset", "cifar10-sample", "--model", "resnet", "--depth", "8", "--epochs", "1",
+         "--seeds", "0"]
+
+
+def test_a_repeated_value_or_one_configuration_under_two_names_is_refused(tmp_path):
+    # --act relu,relu trained one run twice and counted it as two seeds.
+    out = str(tmp_path / "dup")
+    with pytest.raises(UserError, match="--act relu,relu repeats 'relu'; give each value once"):
+        compare.main(SMALL + ["--act", "relu,relu", "--out", out, "--print-commands"])
+    # 0.1 and 0.10 are two names of one learning rate: train.py's parsed settings are equal.
+    with pytest.raises(UserError, match="arms 'lr=0.1' and 'lr=0.10' train the same "
+                                        "configuration"):
+        compare.main(SMALL + ["--lr", "0.1,0.10", "--out", out, "--print-commands"])
+    assert not os.path.exists(out)
+
+
+def test_extend_over_a_new_axis_is_refused(tmp_path):
+    # A folder of `--act relu` extended with `--bn on,off` would train its one arm ("all") again
+    # as bn=off, and call the baseline "all".
+    out = str(tmp_path / "exp")
+    args, tokens = compare.build_parser().parse_known_args(SMALL + ["--act", "relu"])
+    compare.write_grid(compare.make_plan(compare.make_grid(args, tokens,
+                                                           compare.train_flag_kinds()), out))
+    with pytest.raises(UserError, match="--extend adds arms or seeds over the folder's own "
+                                        "axes \\(none\\); this command varies --bn"):
+        compare.main(SMALL + ["--act", "relu", "--bn", "on,off", "--out", out, "--extend",
+                              "--print-commands"])
+
+
+def test_a_one_off_baseline_is_not_kept_by_the_folder(experiment, tmp_path):
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    code, _ = run_compare(GRID + ["--out", copy, "--collect", "--baseline", "act=elu"])
+    assert code == 0 and results(copy)["baseline"] == "act=elu"
+    assert runs.read_json(os.path.join(copy, compare.GRID_JSON))["baseline"] == "act=relu"
+    code, _ = run_compare(GRID + ["--out", copy, "--collect"])  # the default again: first arm
+    assert code == 0 and results(copy)["baseline"] == "act=relu"
+    code, _ = run_compare(["--collect", "--out", copy, "--baseline", "act=elu"])
+    assert code == 0 and results(copy)["baseline"] == "act=elu"
+
+
+def test_a_second_compare_py_on_a_busy_folder_is_refused_and_writes_nothing(experiment, tmp_path):
+    from plumbing import rundir
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    before = open(os.path.join(copy, "results.md")).read()
+    with rundir.only_writer(copy):  # what the first compare.py holds while it works
+        with pytest.raises(UserError, match="another compare.py is working in .* wait for it "
+                                            "to finish, stop it, or use another --out"):
+            compare.main(GRID + ["--out", copy])
+    assert open(os.path.join(copy, "results.md")).read() == before
+    assert not any(os.path.exists(os.path.join(d, runs.FAILED_JSON))
+                   for d in logdirs(copy).values())
+
+
+def test_ctrl_c_during_the_test_evaluation_says_how_to_finish(experiment, tmp_path, monkeypatch,
+                                                              capsys):
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    os.remove(os.path.join(copy, "act-elu", "seed-1", runs.EVAL_JSON))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    # Ctrl-C reaches compare.py during the wait, or eval.py ends first with status 130.
+    for call in (interrupted, lambda *args, **kwargs: 130):
+        monkeypatch.setattr(report.subprocess, "call", call)
+        with pytest.raises(KeyboardInterrupt):
+            compare.main(GRID + ["--out", copy])
+        said = capsys.readouterr().out.strip().splitlines()[-1]
+        assert said == ("interrupted during the test evaluation: every run is trained; re-run "
+                        "the same command (or add --collect) to evaluate them and write the "
+                        "report")
+
+
+def blown_up(experiment, tmp_path, loss):
+    """A copy of the experiment whose elu seed-1 run ended its first epoch at `loss`."""
+    out, _ = experiment
+    copy = str(tmp_path / "exp")
+    shutil.copytree(out, copy)
+    path = os.path.join(copy, "act-elu", "seed-1", "metrics.jsonl")
+    records = runs.read_metrics(os.path.dirname(path))
+    records[0].update(train_loss=loss)
+    with open(path, "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+    return copy
+
+
+def test_a_finite_blow_up_is_diverged_in_every_output(experiment, tmp_path):
+    from plumbing import health
+    copy = blown_up(experiment, tmp_path, 2.6e22)
+    code, text = run_compare(GRID + ["--out", copy, "--collect"])
+    assert code == 0
+    elu = results(copy)["arms"][1]
+    assert elu["runs"][1]["state"] == "diverged" and elu["test_by_seed"]["1"] == 0.1
+    assert "seed 1 diverged (counted at chance)" in elu["notes"]
+    md = open(os.path.join(copy, "results.md")).read()
+    assert health.DIVERGED_RULE in md and health.DIVERGED_RULE in results(copy)["setup"][2]
+    assert health.run_health(os.path.join(copy, "act-elu", "seed-1"), 10) == \
+        "diverged: training loss 2.6e+22 at the end of epoch 1, above 3 x ln(10) = 6.91"
+    # The threshold, on either side: 3 x ln(10) = 6.908.
+    assert health.blown_up(6.90, 10) is False and health.blown_up(6.92, 10) is True
+    assert health.blown_up(float("inf"), 100) is True and health.blown_up(2.0, 10) is False
+    # train.py's check at an epoch's end says so too.
+    import types
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        health.warn_if_dead(os.path.join(copy, "act-elu", "seed-1"), 10,
+                            types.SimpleNamespace(lr=10000.0, warmup_epochs=0, bn=True))
+    assert out.getvalue().startswith("warning: the run has diverged (diverged: training loss "
+                                     "2.6e+22 at the end of epoch 1")
+
+
+def test_intervals_and_p_values_need_three_seeds_in_every_output(experiment):
+    import csv
+    out, _ = experiment  # 2 seeds
+    md = open(os.path.join(out, "results.md")).read()
+    table = md.split("| arm |")[1].split("\n\n")[0]
+    assert "[" not in table and "p=" not in table
+    with open(os.path.join(out, "results.csv")) as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key in ("test_ci_low_pct", "test_ci_high_pct", "diff_ci_low_pp", "diff_ci_high_pp",
+                    "diff_p"):
+            assert row[key] == "", (key, row)
+    elu = results(out)["arms"][1]
+    assert elu["test"]["ci_low"] is None and elu["diff"]["p_value"] is None
+    assert elu["test"]["std"] is not None and elu["diff"]["mean"] is not None
+    # A claim's difference too; its p-values are the verdict rule's (paired t from 2 seeds).
+    plan = compare.make_plan(runs.read_json(os.path.join(out, compare.GRID_JSON)), out)
+    plan["claims"] = [{"better": "act=elu", "worse": "act=relu", "source": "a source"}]
+    [claim] = report.judge_claims(plan, report.collect(plan))
+    assert claim["diff"]["ci_low"] is None and claim["p_value"] is not None
+    assert "[" not in report.claim_rows([claim])[0][2]
+
+
+def test_a_ranking_from_too_few_seeds_says_n_and_gives_no_p_value():
+    rank = {"ranks": [(10, {"a": 1, "b": 2}), (30, {"a": 2, "b": 1})],
+            "pairs": [{"budgets": (10, 30), "tau": -1.0, "p_value": 1.0, "arms": ["a", "b"]}],
+            "seeds": [1, 1]}
+    line = report.ranking_lines(rank)[-1]
+    assert "10 -> 30 steps: tau = -1.00 (n = 1 seed per arm: too few seeds for a p-value)" in line
+    rank["seeds"] = [3, 3]
+    assert "tau = -1.00 (p = 1, 2 arms, n = 3 seeds per arm)" in report.ranking_lines(rank)[-1]
+
+
+def test_the_plots_say_what_they_leave_out_and_keep_one_colour_per_arm(experiment, tmp_path,
+                                                                        monkeypatch):
+    import matplotlib.pyplot as plt
+    from plumbing import rundir
+    from lab import plots
+    out, _ = experiment
+    plan = compare.make_plan(runs.read_json(os.path.join(out, compare.GRID_JSON)), out)
+    arms = report.collect(plan)
+    for r in arms[0]["runs"]:  # relu: blown up in every seed's first epoch
+        r["curves"]["train_loss"] = [1e22] + r["curves"]["train_loss"][1:]
+    for r in arms[1]["runs"]:  # elu: diverged before its first epoch
+        r["curves"] = dict(epoch=[], train_loss=[], val_accuracy=[])
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    plots.plot_curves(arms, str(tmp_path / "curves.png"))
+    plots.plot_test(arms, plan["baseline"], str(tmp_path / "test.png"))
+    curves, test = figures
+    assert curves.axes[0].get_yscale() == "log" and "log scale" in curves.axes[0].get_ylabel()
+    figures.clear()
+    plots.plot_curves(report.collect(plan), str(tmp_path / "curves.png"))  # as trained
+    assert figures[0].axes[0].get_yscale() == "linear"
+    assert "linear scale" in figures[0].axes[0].get_ylabel()
+    texts = " ".join(t.get_text() for t in curves.texts)
+    assert "not drawn: act=elu (no finished epoch)" in texts
+    [relu_line] = curves.axes[0].get_lines()
+    [relu_point] = [l for l in test.axes[0].get_lines() if list(l.get_xdata()) != [10.0, 10.0]
+                    and l.get_color() != "gray"][:1]
+    colours = plots.arm_colours(arms)
+    assert relu_line.get_color() == colours["act=relu"] == relu_point.get_color()
+    assert colours["act=relu"] != colours["act=elu"]
+    # budgets.png: no band without 3 seeds, and its title says so.
+    for a in arms:
+        a["steps"] = 18
+    figures.clear()
+    plots.plot_budgets(arms, plan["baseline"], str(tmp_path / "budgets.png"))
+    title = figures[0].axes[0].get_title()
+    assert "95%" not in title and "no band: fewer than 3 seeds" in title
+    assert not figures[0].axes[0].collections
+
+
+def read_hparams(folder):
+    """{name: value} of the hp.hparams written in `folder`, and {tag: value} of its scalars."""
+    import glob
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    values, scalars = {}, {}
+    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                if v.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(
+                        v.metadata.plugin_data.content)
+                    if data.HasField("session_start_info"):
+                        for name, value in data.session_start_info.hparams.items():
+                            values[name] = getattr(value, value.WhichOneof("kind"))
+                elif v.tag:
+                    scalars[v.tag] = float(tf.make_ndarray(v.tensor))
+    return values, scalars
+
+
+def test_hparams_hold_every_setting_with_its_type_and_the_status_of_every_run(experiment,
+                                                                              tmp_path):
+    copy = blown_up(experiment, tmp_path, 1e22)
+    code, _ = run_compare(GRID + ["--out", copy, "--collect"])
+    assert code == 0
+    values, scalars = read_hparams(os.path.join(copy, "act-relu", "seed-0", "hparams"))
+    assert values["act"] == "relu" and values["depth"] == 8 and values["epochs"] == 2
+    assert values["lr"] == pytest.approx(0.1) and values["batch_size"] == 100
+    assert values["seed"] == 0 and values["status"] == "finished"
+    diverged, scalars = read_hparams(os.path.join(copy, "act-elu", "seed-1", "hparams"))
+    assert diverged["status"] == "diverged" and scalars["test_accuracy"] == pytest.approx(0.1)

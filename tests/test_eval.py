@@ -186,6 +186,34 @@ def test_dead_and_diverged_runs_are_marked(run, tmp_path, capsys):
     assert json.load(open(os.path.join(dead, "eval-test-last.json")))["health"].startswith("dead")
 
 
+def test_a_finite_blow_up_is_marked_diverged(run, tmp_path, capsys):
+    # A training loss far above ln(10) at an epoch's end (batch norm, --lr 10000) stays finite.
+    import shutil
+    blown = str(tmp_path / "blown")
+    shutil.copytree(run, blown)
+    with open(os.path.join(blown, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps({"epoch": 2, "train_loss": 2.6e22, "train_accuracy": 0.1}) + "\n")
+    assert evaluate.main(["--logdir", blown]) == 0
+    assert "diverged: training loss 2.6e+22 at the end of epoch 2, above 3 x ln(10)" in \
+        capsys.readouterr().out
+
+
+def test_ctrl_c_while_eval_py_starts_ends_it_without_a_traceback(tmp_path):
+    # Ctrl-C reaches eval.py during its imports (TensorFlow takes seconds to load) when it is
+    # pressed just as compare.py starts the test evaluation.
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.Popen([sys.executable, "eval.py", "--logdir", str(tmp_path)], cwd=root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "Traceback" not in err.decode(), err.decode()
+
+
 @pytest.fixture
 def full_format_copy(tmp_path, monkeypatch):
     """Small synthetic files in the full CIFAR-10 layout (30 test images)."""

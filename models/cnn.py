@@ -22,15 +22,34 @@ import tensorflow as tf
 from plumbing.errors import UserError
 from models.layers import Conv2D, Dense, Dropout, SpatialDropout, max_pool
 from models.network import Network, maybe_bn
+from plumbing.choices import MODEL_DEFAULTS as D, MODEL_OPTIONS
+
+O = MODEL_OPTIONS["cnn"]  # the defaults of the model options
 
 ORDERS = ("conv-bn-act-pool-drop", "conv-bn-act-drop-pool", "conv-act-bn-pool-drop",
           "conv-drop-bn-act-pool", "conv-bn-drop-act-pool", "conv-act-pool-bn-drop")
 
 
 class CNN(Network):
-    def __init__(self, config):
-        super().__init__(config, name="cnn")
-        c, df = config, self.data_format
+    """The CNN for `num_classes` classes.
+
+    act, act_params: every activation, by name, with its own parameters only (activations.make);
+    bn and bn_*: batch norm (batch_norm.BatchNorm); dropout ("none", "dropout" or "spatial"),
+    dropout_rates (after conv block 1, conv block 2, the dense layer) and order: the module
+    docstring; seed, data_format, compute_dtype as every network (models/network.py).
+    """
+
+    def __init__(self, num_classes, act="relu", act_params=None, bn=D["bn"],
+                 bn_decay=D["bn_decay"], bn_epsilon=D["bn_epsilon"],
+                 bn_test_batch_stats=D["bn_test_batch_stats"], bn_fused=D["bn_fused"],
+                 dropout=O["dropout"], dropout_rates=O["dropout_rates"], order=O["order"],
+                 seed=0, data_format=D["data_format"], compute_dtype="float32"):
+        super().__init__("cnn", seed, data_format, compute_dtype, config=dict(
+            num_classes=num_classes, act=act, act_params=dict(act_params or {}), bn=bn,
+            bn_decay=bn_decay, bn_epsilon=bn_epsilon, bn_test_batch_stats=bn_test_batch_stats,
+            bn_fused=bn_fused, dropout=dropout,
+            dropout_rates=[float(r) for r in dropout_rates], order=order))
+        c, df = self._config, self.data_format
         if c["order"] not in ORDERS:
             raise UserError(f"unknown layer order {c['order']!r}; choose one of "
                             f"{', '.join(ORDERS)}")

@@ -390,6 +390,30 @@ def test_older_layout_and_mismatching_config_are_refused(run, tmp_path):
         evaluate.main(["--logdir", copy])
 
 
+def test_a_config_json_listing_every_activation_parameter_still_restores(run, tmp_path, capsys):
+    """Before each activation got only its own parameters, model_config's act_params listed all
+    nine: such a log directory is still evaluated, and train.py still accepts it as the same
+    run (here: already complete)."""
+    import shutil
+    from plumbing.choices import ACTIVATION_DEFAULTS
+    copy = str(tmp_path / "older")
+    shutil.copytree(run, copy)
+    path = os.path.join(copy, "config.json")
+    config = json.load(open(path))
+    assert config["model_config"]["act_params"] == {}  # relu takes no parameter
+    config["model_config"]["act_params"] = dict(ACTIVATION_DEFAULTS)
+    json.dump(config, open(path, "w"))
+    model, _, _, step = evaluate.restore_model(copy)
+    reference, _, _, _ = evaluate.restore_model(run)
+    assert step > 0 and model.config == reference.config
+    images = tf.cast(sample_test_images()[0][:8], tf.float32) / 255.0  # [8, 32, 32, 3]
+    np.testing.assert_array_equal(model(images, training=False),
+                                  reference(images, training=False))
+    capsys.readouterr()
+    assert train.main(TINY + ["--logdir", copy]) == 0
+    assert "already complete" in capsys.readouterr().out
+
+
 def test_val_split_needs_a_validation_split(run):
     with pytest.raises(UserError, match="without a validation split"):
         evaluate.main(["--logdir", run, "--split", "val"])

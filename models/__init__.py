@@ -16,7 +16,6 @@ import inspect
 
 from models.allcnn import AllCNN
 from models.cnn import CNN
-from models.network import DTYPES  # noqa: F401  (the compute dtypes every network accepts)
 from models.resnet import ResNet
 from plumbing.choices import MODELS, own_activation_params
 from plumbing.errors import UserError

@@ -49,16 +49,15 @@ class CNN(Network):
             bn_decay=bn_decay, bn_epsilon=bn_epsilon, bn_test_batch_stats=bn_test_batch_stats,
             bn_fused=bn_fused, dropout=dropout,
             dropout_rates=[float(r) for r in dropout_rates], order=order))
-        c, df = self._config, self.data_format
-        if c["order"] not in ORDERS:
-            raise UserError(f"unknown layer order {c['order']!r}; choose one of "
-                            f"{', '.join(ORDERS)}")
-        if c["dropout"] not in ("none", "dropout", "spatial"):
-            raise UserError(f"unknown dropout kind {c['dropout']!r}; use none, dropout or spatial")
-        self.order = c["order"].split("-")
+        df = self.data_format
+        if order not in ORDERS:
+            raise UserError(f"unknown layer order {order!r}; choose one of {', '.join(ORDERS)}")
+        if dropout not in ("none", "dropout", "spatial"):
+            raise UserError(f"unknown dropout kind {dropout!r}; use none, dropout or spatial")
+        self.order = order.split("-")
         # A conv bias is redundant only where batch norm directly follows the conv.
-        conv_bias = not (c["bn"] and self.order[1] == "bn")
-        rates = list(c["dropout_rates"])
+        conv_bias = not (bn and self.order[1] == "bn")
+        rates = [float(r) for r in dropout_rates]
         self.convs, self.bns, self.acts, self.drops = [], [], [], []
         width_in = 3
         for block, width in enumerate([32, 64]):
@@ -69,14 +68,14 @@ class CNN(Network):
                 self.bns.append(self.batch_norm(width, f"bn{i + 1}"))  # None without batch norm
                 self.acts.append(self.act(width, f"act{i + 1}"))
                 width_in = width
-            rate = rates[block] if c["dropout"] != "none" else 0.0
-            self.drops.append(SpatialDropout(rate, self.rng, df) if c["dropout"] == "spatial"
+            rate = rates[block] if dropout != "none" else 0.0
+            self.drops.append(SpatialDropout(rate, self.rng, df) if dropout == "spatial"
                               else Dropout(rate, self.rng))
-        self.dense1 = Dense(8 * 8 * 64, 512, self.init_rng, use_bias=not c["bn"], name="dense1")
+        self.dense1 = Dense(8 * 8 * 64, 512, self.init_rng, use_bias=not bn, name="dense1")
         self.bn_dense = self.batch_norm(512, "bn_dense")
         self.act_dense = self.act(512, "act_dense")  # [N, 512]: features on the last axis
-        self.drop_dense = Dropout(rates[2] if c["dropout"] != "none" else 0.0, self.rng)
-        self.dense2 = Dense(512, c["num_classes"], self.init_rng, name="dense2")
+        self.drop_dense = Dropout(rates[2] if dropout != "none" else 0.0, self.rng)
+        self.dense2 = Dense(512, num_classes, self.init_rng, name="dense2")
 
     def __call__(self, images, training, taps=None):
         x = self.to_input(images)  # [N, 32, 32, 3]

@@ -108,21 +108,20 @@ class ResNet(Network):
             bn_fused=bn_fused, depth=depth, version=version, shortcut=shortcut,
             bottleneck=bottleneck, bottleneck_stride=bottleneck_stride,
             projection_bn=projection_bn, stem_act=stem_act, conv_bias=conv_bias))
-        c = self._config
-        bottleneck, n = layout(c["depth"], c["version"], c["bottleneck"])
-        check_options(c, bottleneck)
-        self.version, self.bottleneck = c["version"], bottleneck
+        bottleneck, n = layout(depth, version, bottleneck)  # bottleneck=None: chosen by depth
+        check_options(self._config, bottleneck)
+        self.version, self.bottleneck = version, bottleneck
         self.shortcut_kind, self.bottleneck_stride = shortcut, bottleneck_stride  # for the blocks
         # A conv's bias is redundant where batch norm follows (BN subtracts the batch mean, bias
         # included); `conv_bias` keeps it anyway (Keras' default).
-        self.conv_bias = c["conv_bias"] or not c["bn"]
+        self.conv_bias = conv_bias or not bn
         # v1 projection: batch norm after it unless projection_bn=False (then it keeps its bias).
-        self.projection_bn = c["bn"] and c["projection_bn"] is not False
+        self.projection_bn = bn and projection_bn is not False
 
         self.conv = self.conv2d(3, 16, 3, name="conv")  # [N, 32, 32, 16]
         if self.version == 1:  # v1: BN + act after the first conv; v2: straight into block 1
             self.bn = self.batch_norm(16, "bn")
-            self.act_in = self.act(16, "act", kind=c["stem_act"])
+            self.act_in = self.act(16, "act", kind=stem_act)
         width_in, self.blocks = 16, []
         for stage, width in enumerate([16, 32, 64]):
             for i in range(n):
@@ -135,7 +134,7 @@ class ResNet(Network):
         if self.version == 2:  # v2: the last block's output has not been normalised yet
             self.bn_out = self.batch_norm(width_in, "bn_out")
             self.act_out = self.act(width_in, "act_out")
-        self.dense = Dense(width_in, c["num_classes"], self.init_rng, name="dense")
+        self.dense = Dense(width_in, num_classes, self.init_rng, name="dense")
 
     def conv2d(self, width_in, width_out, kernel_size, stride=1, use_bias=None, name=None):
         """A conv of this network: He-normal weights from init_rng, its layout, its bias rule."""

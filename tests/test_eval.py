@@ -300,6 +300,10 @@ def test_every_output_says_which_bn_statistics(run, flags, statistics, title, co
     assert fig.axes[0].get_title().endswith(f"\ntop-1 {100 * result['top1']:.2f}%, {title}")
     assert f" {column:<17} " in table_row(out, run) and "bn stats" in out
     assert f"images), {title}" in out  # the "evaluating ..." line
+    # The slow recomputation says what it does before it starts: ResNet-8 v1, shortcut A, has
+    # 7 batch norms (after the first conv and after each of the 3 blocks' 2 convs).
+    assert ("recomputing the statistics of 7 batch-norm layers, one after another, each from a "
+            "pass of 1,000 training images" in out) == (statistics["mode"] == "recomputed")
 
 
 def test_a_run_without_batch_norm_says_so(plain_run, capsys, monkeypatch):

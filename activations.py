@@ -1,8 +1,11 @@
 """Activation functions, each written out in TF ops, each called as `act(x, training)`.
 
     act = make(name, num_channels, rng, **params)      # the one registry the scripts use
+    act = make("elu", 96, rng, elu_alpha=1.0)          # params: the activation's own only
 
-Names and parameter defaults come from `plumbing/choices.py` (ACTIVATIONS, ACTIVATION_DEFAULTS).
+Names and parameter defaults come from `plumbing/choices.py` (ACTIVATIONS, ACTIVATION_PARAMS). A
+network holds each layer's activation in an `Activation` (a tf.Module: a name scope for profiles,
+PReLU's alpha in checkpoints).
 
 | name      | training                                   | inference                              |
 | --------- | ------------------------------------------ | -------------------------------------- |
@@ -41,7 +44,7 @@ import math
 
 import tensorflow as tf
 
-from plumbing.choices import ACTIVATION_DEFAULTS, ACTIVATIONS
+from plumbing.choices import ACTIVATION_DEFAULTS, ACTIVATION_PARAMS, ACTIVATIONS
 from plumbing.errors import UserError
 
 NAMES = ACTIVATIONS
@@ -270,7 +273,7 @@ def selu(x, training=False):
     fixed point for zero mean, unit variance). TF: `tf.nn.selu`.
 
     The self-normalising property assumes LeCun-normal weights, N(0, 1 / fan_in), and no batch
-    norm; this project initialises every network He-normal, N(0, 2 / fan_in), for every
+    norm; this project initialises every network He-normal (std sqrt(2 / fan_in)), for every
     activation (so a seed gives the same weights whatever the activation).
     """
     negative = _const(SELU_SCALE * SELU_ALPHA, x.dtype) * tf.math.expm1(
@@ -285,15 +288,19 @@ FUNCTIONS = {"relu": relu, "tanh": tanh, "sigmoid": sigmoid, "silu": silu, "gelu
 def make(name, num_channels, rng, channel_axis=-1, name_scope=None, **params):
     """The activation `name` for a layer with `num_channels` channels, as a callable (x, training).
 
+    `params` are the activation's own parameters only (choices.ACTIVATION_PARAMS[name], named as
+    train.py's flags: make("elu", ..., elu_alpha=1.0)); those not given take their defaults.
     `rng` is the model's run-time tf.random.Generator (used by rrelu and dropact only).
-    `params` are the keys of choices.ACTIVATION_DEFAULTS; those not given take their defaults.
     `channel_axis` is where a 4-D input keeps its channels (PReLU only).
     """
-    unknown = set(params) - set(ACTIVATION_DEFAULTS)
-    if unknown:
-        raise UserError(f"unknown activation parameter(s) {', '.join(sorted(unknown))}; "
-                        f"use {', '.join(ACTIVATION_DEFAULTS)}")
-    p = dict(ACTIVATION_DEFAULTS, **params)
+    if name not in NAMES:
+        raise UserError(f"unknown activation {name!r}; choose one of {', '.join(NAMES)}")
+    own = ACTIVATION_PARAMS.get(name, {})
+    if set(params) - set(own):
+        raise UserError(f"activation {name} takes no parameter(s) "
+                        f"{', '.join(sorted(set(params) - set(own)))}; its own: "
+                        f"{', '.join(own) or 'none'}")
+    p = dict(own, **params)
     if name in FUNCTIONS:
         return FUNCTIONS[name]
     if name == "lrelu":
@@ -306,6 +313,22 @@ def make(name, num_channels, rng, channel_axis=-1, name_scope=None, **params):
         return RReLU(rng, p["rrelu_lower"], p["rrelu_upper"])
     if name == "dropact":
         return DropActivation(rng, p["dropact_p"])
-    if name in ("gaaf-relu", "gaaf-tanh"):
-        return GAAF(name[5:], p["gaaf_k"], p["gaaf_shift"], p["gaaf_variant"])
-    raise UserError(f"unknown activation {name!r}; choose one of {', '.join(NAMES)}")
+    return GAAF(name[5:], p["gaaf_k"], p.get("gaaf_shift", ACTIVATION_DEFAULTS["gaaf_shift"]),
+                p["gaaf_variant"])  # gaaf-relu, gaaf-tanh (tanh has no shift)
+
+
+class Activation(tf.Module):
+    """A layer's activation: `fn` (from `make`) called as fn(x, training) under the name scope
+    "activation", so that a profile attributes its ops (forward and gradient) to activations.
+
+    The models hold one per layer. `fn` is tracked, so PReLU's alpha is in checkpoints (at
+    .../fn/alpha).
+    """
+
+    def __init__(self, fn):
+        super().__init__(name="activation")
+        self.fn = fn
+
+    def __call__(self, x, training):
+        with tf.name_scope("activation"):
+            return self.fn(x, training)

@@ -17,7 +17,8 @@ The pipeline works batch-wise on an in-memory copy. CIFAR-10 is 150 MB of uint8,
 training set stays in memory as one tensor; each step gathers a batch of indices and crops and
 flips the whole batch in the graph (the random offsets and the flip live in the gather indices).
 It does the work of the TF1 tutorial's per-record `dataset.map` (pad-4 zero-padded crop + flip +
-per-channel normalisation + batch) with one gather per batch instead of one map call per image;
+per-channel normalisation + batch) with two gathers per batch (rows, then columns) instead of one
+map call per image;
 docs/PERFORMANCE.md compares the two (`python -m benchmarks.bench_input`).
 
 Order and augmentation are pure functions of (seed, epoch, step) (stateless random ops), so a run
@@ -322,8 +323,9 @@ class Pipeline:
     """Batches of (normalised float32 [B, 32, 32, 3], int32 [B]) from in-memory uint8 arrays.
 
     Augmentation (training): zero-pad by `padding` pixels, crop a random 32x32 window, flip
-    horizontally with probability 1/2. Both are done for the whole batch by one gather whose row
-    and column indices carry the random offsets and the flip.
+    horizontally with probability 1/2. Both are done for the whole batch by two gathers: one
+    picks each image's 32 rows (from its random top offset), the next its 32 columns (from its
+    random left offset, read right to left where the image is flipped).
     """
 
     def __init__(self, images, labels, batch_size, seed, augment=True, padding=4, flip=True,

@@ -26,7 +26,7 @@ import time
 import types
 
 from plumbing import signals, tf_logs
-from plumbing.command_line import activation_params, model_specific, parse_args
+from plumbing.command_line import activation_params, model_options, parse_args
 from plumbing.errors import UserError, run_script
 
 START = time.time()  # process start (TensorFlow is imported later), for the time to first step
@@ -156,13 +156,11 @@ def build(args, num_classes, strategy=None):
     strategy = strategy or tf.distribute.get_strategy()
     compute_dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[args.precision]
     with strategy.scope():  # variables made here have a copy on every replica
-        model = models.build(args.model, num_classes, act=args.act,
-                             act_params=activation_params(args), bn=args.bn,
-                             bn_decay=args.bn_decay, bn_epsilon=args.bn_epsilon,
-                             bn_test_batch_stats=args.bn_test_batch_stats,
-                             bn_fused=args.bn_fused, seed=args.seed,
-                             data_format=args.data_format, compute_dtype=compute_dtype,
-                             **model_specific(args))
+        model = models.CLASSES[args.model](  # --model allcnn: AllCNN, models/allcnn.py
+            num_classes, act=args.act, act_params=activation_params(args), bn=args.bn,
+            bn_decay=args.bn_decay, bn_epsilon=args.bn_epsilon,
+            bn_test_batch_stats=args.bn_test_batch_stats, bn_fused=args.bn_fused, seed=args.seed,
+            data_format=args.data_format, compute_dtype=compute_dtype, **model_options(args))
         optimizer = optimizers.build(args.optimizer, model.trainable_variables,
                                      momentum=args.momentum)
         loss_scale = make_loss_scale(args.precision)

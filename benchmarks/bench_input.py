@@ -10,7 +10,8 @@ Both ways do the same work: pad by 4 with zeros, crop a random 32x32 window, fli
   (parse_record on a batch of one, then tf.image ops on one image), shuffled with a 10,000-record
   buffer;
 - per batch: `cifar_input.Pipeline`, the whole split in memory as one uint8 tensor, a batch of
-  indices gathered and cropped + flipped batch-wise by one gather in the graph.
+  indices gathered and cropped + flipped batch-wise by two gathers (rows, then columns) in the
+  graph.
 Each rate is the median of `--reps` passes over `--images` images (after one warm-up pass).
 """
 

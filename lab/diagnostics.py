@@ -78,7 +78,7 @@ def activation_stats(model, batches):
     """[(layer, {mean, std, min, max, dead_fraction, units})] of every activation's output, in
     call order; all but units and dead_fraction over every image, position and channel."""
     import numpy as np
-    from models.network import Activation
+    from activations import Activation
 
     batches = list(batches)
     names = named(model, Activation)

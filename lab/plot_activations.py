@@ -1,6 +1,6 @@
 """One figure with every activation of the project and its derivative.
 
-    python -m lab.plot_activations --out activations.png
+    python -m lab.plot_activations --out runs/activations.png
 
 Each activation is evaluated with activations.make (the code the models use) and differentiated
 with tf.GradientTape, in inference mode. The random ones are drawn in training mode too:
@@ -12,7 +12,7 @@ with tf.GradientTape, in inference mode. The random ones are drawn in training m
   scale of the other panels, so an extra panel zooms into a few of its periods (x in [0, 4/K])
   and shows gaaf-relu(x) - relu(x) = g(x) * sigmoid(x + shift), with its derivative, for the
   paper's floor variant and the GAAF-Keras round variant.
-Activations that take parameters use their defaults (choices.ACTIVATION_DEFAULTS).
+Activations that take parameters use their defaults (choices.ACTIVATION_PARAMS).
 """
 
 import argparse
@@ -35,7 +35,8 @@ def value_and_derivative(fn, x, training=False):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Plot every activation and its derivative.")
-    p.add_argument("--out", default="activations.png", help="PNG file to write")
+    p.add_argument("--out", default=os.path.join("runs", "activations.png"),
+                   help="PNG file to write (its folder is made if needed)")
     args = p.parse_args(argv)
 
     import matplotlib
@@ -57,7 +58,7 @@ def main(argv=None):
     x = np.linspace(-4, 4, 801).astype(np.float32)
     rng = tf.random.Generator.from_seed(0)
     for ax, name in zip(axes, names):
-        act = activations.make(name, 1, rng, **defaults)
+        act = activations.make(name, 1, rng)  # its own parameters at their defaults
         y, dy = value_and_derivative(act, x)
         if name == "rrelu":
             lo, hi = defaults["rrelu_lower"], defaults["rrelu_upper"]
@@ -82,12 +83,12 @@ def main(argv=None):
     ax = axes[len(names)]
     k = defaults["gaaf_k"]
     zx = np.linspace(0, 4 / k, 2001).astype(np.float32)
-    gaaf = activations.make("gaaf-relu", 1, rng, **defaults)
+    gaaf = activations.make("gaaf-relu", 1, rng)
     y, dy = value_and_derivative(gaaf, zx)
     ax.plot(zx * k, (y - np.maximum(zx, 0)) * k, lw=1.5,
             label="(gaaf-relu(x) - relu(x)) * K")
     ax.plot(zx * k, dy, lw=1, ls="--", label="derivative of gaaf-relu")
-    round_variant = activations.make("gaaf-relu", 1, rng, **dict(defaults, gaaf_variant="round"))
+    round_variant = activations.make("gaaf-relu", 1, rng, gaaf_variant="round")
     y, dy = value_and_derivative(round_variant, zx)
     ax.plot(zx * k, (y - np.maximum(zx, 0)) * k, lw=1, label="the same, round variant")
     ax.plot(zx * k, dy, lw=0.8, ls=":", label="its derivative")
@@ -97,6 +98,7 @@ def main(argv=None):
     for ax in axes[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=100)
     plt.close(fig)
     print(f"written: {args.out}")

@@ -22,24 +22,42 @@ import tensorflow as tf
 from plumbing.errors import UserError
 from models.layers import Conv2D, Dense, Dropout, SpatialDropout, max_pool
 from models.network import Network, maybe_bn
+from plumbing.choices import MODEL_DEFAULTS as D, MODEL_OPTIONS
+
+O = MODEL_OPTIONS["cnn"]  # the defaults of the model options
 
 ORDERS = ("conv-bn-act-pool-drop", "conv-bn-act-drop-pool", "conv-act-bn-pool-drop",
           "conv-drop-bn-act-pool", "conv-bn-drop-act-pool", "conv-act-pool-bn-drop")
 
 
 class CNN(Network):
-    def __init__(self, config):
-        super().__init__(config, name="cnn")
-        c, df = config, self.data_format
-        if c["order"] not in ORDERS:
-            raise UserError(f"unknown layer order {c['order']!r}; choose one of "
-                            f"{', '.join(ORDERS)}")
-        if c["dropout"] not in ("none", "dropout", "spatial"):
-            raise UserError(f"unknown dropout kind {c['dropout']!r}; use none, dropout or spatial")
-        self.order = c["order"].split("-")
+    """The CNN for `num_classes` classes.
+
+    act, act_params: every activation, by name, with its own parameters only (activations.make);
+    bn and bn_*: batch norm (batch_norm.BatchNorm); dropout ("none", "dropout" or "spatial"),
+    dropout_rates (after conv block 1, conv block 2, the dense layer) and order: the module
+    docstring; seed, data_format, compute_dtype as every network (models/network.py).
+    """
+
+    def __init__(self, num_classes, act="relu", act_params=None, bn=D["bn"],
+                 bn_decay=D["bn_decay"], bn_epsilon=D["bn_epsilon"],
+                 bn_test_batch_stats=D["bn_test_batch_stats"], bn_fused=D["bn_fused"],
+                 dropout=O["dropout"], dropout_rates=O["dropout_rates"], order=O["order"],
+                 seed=0, data_format=D["data_format"], compute_dtype="float32"):
+        super().__init__("cnn", seed, data_format, compute_dtype, config=dict(
+            num_classes=num_classes, act=act, act_params=dict(act_params or {}), bn=bn,
+            bn_decay=bn_decay, bn_epsilon=bn_epsilon, bn_test_batch_stats=bn_test_batch_stats,
+            bn_fused=bn_fused, dropout=dropout,
+            dropout_rates=[float(r) for r in dropout_rates], order=order))
+        df = self.data_format
+        if order not in ORDERS:
+            raise UserError(f"unknown layer order {order!r}; choose one of {', '.join(ORDERS)}")
+        if dropout not in ("none", "dropout", "spatial"):
+            raise UserError(f"unknown dropout kind {dropout!r}; use none, dropout or spatial")
+        self.order = order.split("-")
         # A conv bias is redundant only where batch norm directly follows the conv.
-        conv_bias = not (c["bn"] and self.order[1] == "bn")
-        rates = list(c["dropout_rates"])
+        conv_bias = not (bn and self.order[1] == "bn")
+        rates = [float(r) for r in dropout_rates]
         self.convs, self.bns, self.acts, self.drops = [], [], [], []
         width_in = 3
         for block, width in enumerate([32, 64]):
@@ -50,14 +68,14 @@ class CNN(Network):
                 self.bns.append(self.batch_norm(width, f"bn{i + 1}"))  # None without batch norm
                 self.acts.append(self.act(width, f"act{i + 1}"))
                 width_in = width
-            rate = rates[block] if c["dropout"] != "none" else 0.0
-            self.drops.append(SpatialDropout(rate, self.rng, df) if c["dropout"] == "spatial"
+            rate = rates[block] if dropout != "none" else 0.0
+            self.drops.append(SpatialDropout(rate, self.rng, df) if dropout == "spatial"
                               else Dropout(rate, self.rng))
-        self.dense1 = Dense(8 * 8 * 64, 512, self.init_rng, use_bias=not c["bn"], name="dense1")
+        self.dense1 = Dense(8 * 8 * 64, 512, self.init_rng, use_bias=not bn, name="dense1")
         self.bn_dense = self.batch_norm(512, "bn_dense")
         self.act_dense = self.act(512, "act_dense")  # [N, 512]: features on the last axis
-        self.drop_dense = Dropout(rates[2] if c["dropout"] != "none" else 0.0, self.rng)
-        self.dense2 = Dense(512, c["num_classes"], self.init_rng, name="dense2")
+        self.drop_dense = Dropout(rates[2] if dropout != "none" else 0.0, self.rng)
+        self.dense2 = Dense(512, num_classes, self.init_rng, name="dense2")
 
     def __call__(self, images, training, taps=None):
         x = self.to_input(images)  # [N, 32, 32, 3]

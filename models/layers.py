@@ -11,8 +11,11 @@ import tensorflow as tf
 
 
 def he_normal(rng, shape, fan_in):
-    """He et al. 2015 (arXiv 1502.01852) init: N(0, 2 / fan_in), truncated at 2 std (as Keras'
-    `he_normal`, whose truncated normal is rescaled by 1/0.8796 so the std stays sqrt(2/fan_in))."""
+    """He et al. 2015 (arXiv 1502.01852) init of standard deviation sqrt(2 / fan_in), as Keras'
+    `he_normal`: a normal of std sqrt(2 / fan_in) / 0.8796 truncated at two of its standard
+    deviations (tf.random's truncated_normal redraws values farther from 0). Truncation at 2 std
+    leaves 0.8796 of the std, so the weights' std is sqrt(2 / fan_in); the paper's own N(0,
+    2 / fan_in) is not truncated."""
     std = math.sqrt(2.0 / fan_in) / 0.87962566103423978
     return rng.truncated_normal(shape, stddev=std)
 

@@ -1,11 +1,15 @@
 """What every network shares: the two random generators, the input cast / layout, the config."""
 
-import json
+import copy
+import types
 
 import tensorflow as tf
 
 import activations
 from batch_norm import BatchNorm
+from plumbing.errors import UserError
+
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 class Network(tf.Module):
@@ -14,35 +18,48 @@ class Network(tf.Module):
     init_rng = Generator(seed)      initial weights, drawn in construction order
     rng      = Generator(seed + 1)  dropout masks, rrelu slopes, drop-activation masks; it is an
                                     attribute, so its state is in every checkpoint
+
+    `config` holds the model's constructor arguments (name="allcnn" becomes model="allcnn"), so
+    that models.build(**model.config) rebuilds the same network; train.py writes it into
+    config.json ("model_config") and eval.py rebuilds the model from there.
     """
 
-    def __init__(self, config, name=None):
+    def __init__(self, name, seed, data_format, compute_dtype, config):
         super().__init__(name=name)
-        # Kept as JSON text: a plain string is not tracked by tf.Module / tf.train.Checkpoint.
-        self._config_json = json.dumps(config)
-        self.init_rng = tf.random.Generator.from_seed(config["seed"])
-        self.rng = tf.random.Generator.from_seed(config["seed"] + 1)
-        self.data_format = config["data_format"]
+        if data_format not in ("NHWC", "NCHW"):
+            raise UserError(f"data_format must be NHWC or NCHW, got {data_format!r}")
+        if compute_dtype not in DTYPES:
+            raise UserError(f"compute_dtype must be float32, bfloat16 or float16, got "
+                            f"{compute_dtype!r}")
+        # A read-only mapping: tf.Module does not track it (a dict attribute would become a node
+        # of the checkpoint).
+        self._config = types.MappingProxyType(dict(
+            model=name, seed=seed, data_format=data_format, compute_dtype=compute_dtype, **config))
+        self.init_rng = tf.random.Generator.from_seed(seed)
+        self.rng = tf.random.Generator.from_seed(seed + 1)
+        self.data_format = data_format
         self.channel_axis = 1 if self.data_format == "NCHW" else -1
-        self.compute_dtype = tf.as_dtype(config["compute_dtype"])
+        self.compute_dtype = tf.as_dtype(compute_dtype)
 
     @property
     def config(self):
-        """The arguments of models.build that rebuild this network: models.build(**config)."""
-        return json.loads(self._config_json)
+        """The keyword arguments of models.build that rebuild this network (a copy)."""
+        return copy.deepcopy(dict(self._config))
 
     def act(self, channels, name, kind=None):
         """A new activation for a layer of `channels` channels (PReLU gets its own alpha): the
-        network's activation, or activation `kind` (e.g. "relu") where a model option asks."""
-        c = self.config
-        return Activation(activations.make(kind or c["act"], channels, self.rng,
-                                           channel_axis=self.channel_axis, name_scope=name,
-                                           **(c["act_params"] or {})))
+        network's `act` with its `act_params`, or activation `kind` (e.g. the v1 stem's "relu")
+        with its own defaults. (AllCNN makes its layers' activations and batch norms itself.)"""
+        c = self._config
+        params = c["act_params"] if kind in (None, c["act"]) else {}
+        return activations.Activation(activations.make(
+            kind or c["act"], channels, self.rng, channel_axis=self.channel_axis, name_scope=name,
+            **params))
 
     def batch_norm(self, channels, name):
-        """A new batch norm over `channels` channels with this network's settings, or None when
-        the network has no batch norm (`maybe_bn` passes the input through then)."""
-        c = self.config
+        """A new batch norm over `channels` channels with this network's bn_* arguments, or None
+        when the network has no batch norm (`maybe_bn` passes the input through then)."""
+        c = self._config
         if not c["bn"]:
             return None
         return BatchNorm(channels, decay=c["bn_decay"], epsilon=c["bn_epsilon"],
@@ -62,18 +79,6 @@ class Network(tf.Module):
 
 
 def maybe_bn(bn, x, training):
-    """bn(x) for a batch norm from `Network.batch_norm`, x itself when there is none."""
+    """bn(x) for a batch norm layer, x itself when there is none (None: the network has no batch
+    norm there)."""
     return x if bn is None else bn(x, training)
-
-
-class Activation(tf.Module):
-    """An activation called under the name scope `activation`, so a profile can attribute its ops
-    (forward and gradient) to activations. `fn` is tracked: PReLU's alpha is in checkpoints."""
-
-    def __init__(self, fn):
-        super().__init__(name="activation")
-        self.fn = fn
-
-    def __call__(self, x, training):
-        with tf.name_scope("activation"):
-            return self.fn(x, training)

@@ -30,10 +30,12 @@ Keras' default `use_bias=True`).
 
 import tensorflow as tf
 
-from plumbing.choices import ACTIVATIONS
+from plumbing.choices import ACTIVATIONS, MODEL_DEFAULTS as D, MODEL_OPTIONS
 from plumbing.errors import UserError
 from models.layers import Conv2D, Dense, global_avg_pool
 from models.network import Network, maybe_bn
+
+O = MODEL_OPTIONS["resnet"]  # the defaults of the model options
 
 
 def layout(depth, version, bottleneck=None):
@@ -84,22 +86,42 @@ def check_options(c, bottleneck):
 
 
 class ResNet(Network):
-    def __init__(self, config):
-        super().__init__(config, name="resnet")
-        c = config
-        bottleneck, n = layout(c["depth"], c["version"], c["bottleneck"])
-        check_options(c, bottleneck)
-        self.version, self.bottleneck = c["version"], bottleneck
+    """ResNet for `num_classes` classes.
+
+    act, act_params: every activation, by name, with its own parameters only (activations.make);
+    bn and bn_*: batch norm (batch_norm.BatchNorm); depth, version, shortcut, bottleneck,
+    bottleneck_stride, projection_bn, stem_act, conv_bias: the model options of the module
+    docstring; seed, data_format, compute_dtype as every network (models/network.py).
+    """
+
+    def __init__(self, num_classes, act="relu", act_params=None, bn=D["bn"],
+                 bn_decay=D["bn_decay"], bn_epsilon=D["bn_epsilon"],
+                 bn_test_batch_stats=D["bn_test_batch_stats"], bn_fused=D["bn_fused"],
+                 depth=O["depth"], version=O["version"], shortcut=O["shortcut"],
+                 bottleneck=O["bottleneck"], bottleneck_stride=O["bottleneck_stride"],
+                 projection_bn=O["projection_bn"], stem_act=O["stem_act"],
+                 conv_bias=O["conv_bias"], seed=0, data_format=D["data_format"],
+                 compute_dtype="float32"):
+        super().__init__("resnet", seed, data_format, compute_dtype, config=dict(
+            num_classes=num_classes, act=act, act_params=dict(act_params or {}), bn=bn,
+            bn_decay=bn_decay, bn_epsilon=bn_epsilon, bn_test_batch_stats=bn_test_batch_stats,
+            bn_fused=bn_fused, depth=depth, version=version, shortcut=shortcut,
+            bottleneck=bottleneck, bottleneck_stride=bottleneck_stride,
+            projection_bn=projection_bn, stem_act=stem_act, conv_bias=conv_bias))
+        bottleneck, n = layout(depth, version, bottleneck)  # bottleneck=None: chosen by depth
+        check_options(self._config, bottleneck)
+        self.version, self.bottleneck = version, bottleneck
+        self.shortcut_kind, self.bottleneck_stride = shortcut, bottleneck_stride  # for the blocks
         # A conv's bias is redundant where batch norm follows (BN subtracts the batch mean, bias
         # included); `conv_bias` keeps it anyway (Keras' default).
-        self.conv_bias = c["conv_bias"] or not c["bn"]
+        self.conv_bias = conv_bias or not bn
         # v1 projection: batch norm after it unless projection_bn=False (then it keeps its bias).
-        self.projection_bn = c["bn"] and c["projection_bn"] is not False
+        self.projection_bn = bn and projection_bn is not False
 
         self.conv = self.conv2d(3, 16, 3, name="conv")  # [N, 32, 32, 16]
         if self.version == 1:  # v1: BN + act after the first conv; v2: straight into block 1
             self.bn = self.batch_norm(16, "bn")
-            self.act_in = self.act(16, "act", kind=c["stem_act"])
+            self.act_in = self.act(16, "act", kind=stem_act)
         width_in, self.blocks = 16, []
         for stage, width in enumerate([16, 32, 64]):
             for i in range(n):
@@ -112,7 +134,7 @@ class ResNet(Network):
         if self.version == 2:  # v2: the last block's output has not been normalised yet
             self.bn_out = self.batch_norm(width_in, "bn_out")
             self.act_out = self.act(width_in, "act_out")
-        self.dense = Dense(width_in, c["num_classes"], self.init_rng, name="dense")
+        self.dense = Dense(width_in, num_classes, self.init_rng, name="dense")
 
     def conv2d(self, width_in, width_out, kernel_size, stride=1, use_bias=None, name=None):
         """A conv of this network: He-normal weights from init_rng, its layout, its bias rule."""
@@ -143,7 +165,7 @@ class Shortcut(tf.Module):
     def __init__(self, net, width_in, width_out, stride, with_bn, use_bias=None,
                  name="shortcut"):
         super().__init__(name=name)
-        self.stride, self.kind, self.df = stride, net.config["shortcut"], net.data_format
+        self.stride, self.kind, self.df = stride, net.shortcut_kind, net.data_format
         self.identity = stride == 1 and width_in == width_out
         self.pad = width_out - width_in
         self.projects = not self.identity and self.kind == "B"
@@ -225,7 +247,7 @@ class BottleneckV2(tf.Module):
     def __init__(self, net, width_in, width, stride, name):
         super().__init__(name=name)
         self.width_out = 4 * width
-        on_1x1 = net.config["bottleneck_stride"] == "1x1"
+        on_1x1 = net.bottleneck_stride == "1x1"
         self.bn1 = net.batch_norm(width_in, "bn1")
         self.act1 = net.act(width_in, "act1")
         self.conv1 = net.conv2d(width_in, width, 1, stride=stride if on_1x1 else 1, name="conv1")

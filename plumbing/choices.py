@@ -16,21 +16,35 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
 STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute (distribute.make_strategy)
 
-# Parameters of the activations (keyword arguments of activations.make), with their defaults.
-ACTIVATION_DEFAULTS = dict(
-    leak=0.2,              # lrelu: negative slope (tf.nn.leaky_relu's default)
-    elu_alpha=1.0,         # elu: alpha
-    prelu_init=0.25,       # prelu: initial alpha (He et al. 2015)
-    rrelu_lower=3.0,       # rrelu: a ~ U(lower, upper) (Xu et al. 2015)
-    rrelu_upper=8.0,
-    dropact_p=0.95,        # dropact: probability of keeping the nonlinearity (Liang et al. 2018)
-    gaaf_k=1e4,            # gaaf: K of g(x) = (Kx - floor(Kx) - 0.5) / K (Hahn & Choi 2018)
-    gaaf_shift=4.0,        # gaaf-relu: s(x) = sigmoid(x + shift)
-    gaaf_variant="floor",  # gaaf: "floor" (the paper) or "round"
-)
+# Each activation's own parameters (the keyword arguments activations.make accepts for it, named
+# as train.py's flags: --elu-alpha is elu_alpha), with their defaults. An activation gets only its
+# own; those not listed here take none.
+ACTIVATION_PARAMS = {
+    "lrelu": dict(leak=0.2),                  # negative slope (tf.nn.leaky_relu's default)
+    "prelu": dict(prelu_init=0.25),           # initial alpha (He et al. 2015)
+    "elu": dict(elu_alpha=1.0),               # alpha
+    "rrelu": dict(rrelu_lower=3.0,            # a ~ U(lower, upper) (Xu et al. 2015)
+                  rrelu_upper=8.0),
+    "dropact": dict(dropact_p=0.95),          # probability of keeping the nonlinearity (Liang
+                                              # et al. 2018)
+    "gaaf-relu": dict(gaaf_k=1e4,             # K of g(x) = (Kx - floor(Kx) - 0.5) / K (Hahn &
+                      gaaf_shift=4.0,         # Choi 2018); s(x) = sigmoid(x + shift)
+                      gaaf_variant="floor"),  # "floor" (the paper) or "round"
+    "gaaf-tanh": dict(gaaf_k=1e4, gaaf_variant="floor"),
+}
+# Every activation parameter with its default: train.py's activation flags.
+ACTIVATION_DEFAULTS = {k: v for params in ACTIVATION_PARAMS.values() for k, v in params.items()}
 
-# Settings every model takes (keyword arguments of models.build), with their defaults. Batch norm
-# is off unless asked for, in models.build and in train.py alike.
+
+def own_activation_params(act, act_params):
+    """act_params of a config.json's model_config, as the activation takes them: a config.json
+    written before each activation got only its own parameters lists all nine; keep act's."""
+    if set(act_params) == set(ACTIVATION_DEFAULTS):
+        return {k: v for k, v in act_params.items() if k in ACTIVATION_PARAMS.get(act, {})}
+    return dict(act_params)
+
+# Settings every model takes (constructor arguments of every models/ class), with their defaults.
+# Batch norm is off unless asked for, in the models and in train.py alike.
 MODEL_DEFAULTS = dict(
     bn=False,                  # batch norm after each conv (before the activation)
     bn_decay=0.99,             # moving averages: ema = decay * ema + (1 - decay) * batch_stat
@@ -40,7 +54,7 @@ MODEL_DEFAULTS = dict(
     data_format="NHWC",        # NCHW is faster on GPUs
 )
 
-# Each model's own options (keyword arguments of models.build), with their defaults. A train.py
+# Each model's own options (its constructor's own arguments), with their defaults. A train.py
 # flag that sets an option of another model is refused.
 MODEL_OPTIONS = {
     # All-CNN-C without the paper's dropout (0.2 on the input, 0.5 after each stride-2 conv):

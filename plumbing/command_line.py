@@ -19,18 +19,16 @@ from plumbing.recipes import DESCRIPTIONS, RECIPES
 
 HISTOGRAMS_EVERY = 5
 
-# Flags that set an option of some models only (argparse destination -> models.build keyword).
+# Flags that set an option of some models only (argparse destination -> constructor argument).
 MODEL_OPTION_FLAGS = {"depth": "depth", "resnet_version": "version", "shortcut": "shortcut",
                       "bottleneck": "bottleneck", "bottleneck_stride": "bottleneck_stride",
                       "projection_bn": "projection_bn", "stem_act": "stem_act",
                       "conv_bias": "conv_bias", "score_act": "score_act", "dropout": "dropout",
                       "dropout_rates": "dropout_rates", "order": "order"}
 # Activation parameters and the activations that use them (others accept any activation).
-ACTIVATION_PARAM_USERS = {"leak": ("lrelu",), "elu_alpha": ("elu",), "prelu_init": ("prelu",),
-                          "rrelu_lower": ("rrelu",), "rrelu_upper": ("rrelu",),
-                          "dropact_p": ("dropact",), "gaaf_k": ("gaaf-relu", "gaaf-tanh"),
-                          "gaaf_shift": ("gaaf-relu",),
-                          "gaaf_variant": ("gaaf-relu", "gaaf-tanh")}
+ACTIVATION_PARAM_USERS = {param: tuple(act for act, params in choices.ACTIVATION_PARAMS.items()
+                                       if param in params)
+                          for param in choices.ACTIVATION_DEFAULTS}
 # Flags that only mean something together with another setting: destination -> (test, when).
 DEPENDENT_FLAGS = {
     "bn_decay": (lambda a: a.bn, "with --bn"), "bn_epsilon": (lambda a: a.bn, "with --bn"),
@@ -380,12 +378,15 @@ def refuse_flags_that_do_not_apply(p, args, given):
 
 
 def activation_params(args):
-    """The keyword arguments of activations.make, from the flags of the same names."""
-    return {k: getattr(args, k) for k in choices.ACTIVATION_DEFAULTS}
+    """The chosen activation's own parameters, from the flags of the same names: {"elu_alpha":
+    1.0} for --act elu, {} for --act relu (choices.ACTIVATION_PARAMS)."""
+    return {k: getattr(args, k) for k in choices.ACTIVATION_PARAMS.get(args.act, {})}
 
 
-def model_specific(args):
-    """The model-only arguments of models.build for the chosen network (choices.MODEL_OPTIONS)."""
+def model_options(args):
+    """The chosen model's own constructor arguments, from their flags (choices.MODEL_OPTIONS):
+    AllCNN dropout and score_act; ResNet depth, version (--resnet-version), shortcut, ...;
+    CNN dropout, dropout_rates and order."""
     dest = {option: d for d, option in MODEL_OPTION_FLAGS.items()}
     options = {key: getattr(args, dest[key]) for key in choices.MODEL_OPTIONS[args.model]}
     if args.model == "allcnn":  # its dropout is on or off

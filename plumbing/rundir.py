@@ -23,6 +23,7 @@ import platform
 import subprocess
 import tempfile
 
+from plumbing.choices import own_activation_params
 from plumbing.errors import UserError
 
 # TensorFlow is imported inside the functions that need it: train.py imports this module before it
@@ -125,6 +126,8 @@ def config_differences(old, new, keys=MUST_MATCH):
     for key in keys:
         a, b = old.get(key), new.get(key)
         if key == "model_config" and isinstance(a, dict) and isinstance(b, dict):
+            if "act_params" in a:  # an older config.json lists every activation parameter
+                a = dict(a, act_params=own_activation_params(a.get("act"), a["act_params"]))
             for k in sorted((set(a) | set(b)) - set(SPEED_ONLY)):
                 if a.get(k) != b.get(k):
                     diffs.append(f"{k}: {a.get(k)!r} in the log directory, {b.get(k)!r} now")

@@ -14,8 +14,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # order. Measured with `--durations=0` on two cores, 2026-12-02; the order changes the wall time of
 # the suite, never which tests run or what they check.
 SLOWEST_FIRST = ["test_train.py", "test_distribute.py", "test_train_faults.py", "test_readme.py",
-                 "test_train_allcnn.py", "test_compare.py", "test_eval.py", "test_models.py",
-                 "test_diagnostics.py", "test_studies.py"]
+                 "test_reading.py", "test_train_allcnn.py", "test_compare.py", "test_eval.py",
+                 "test_models.py", "test_diagnostics.py", "test_studies.py"]
 
 
 def pytest_configure(config):

@@ -266,8 +266,18 @@ def test_defaults_come_from_choices():
                           (activations.GAAF, "shift", "gaaf_shift")]:
         assert inspect.signature(cls).parameters[arg].default == ACTIVATION_DEFAULTS[key]
     assert make("lrelu").leak == ACTIVATION_DEFAULTS["leak"]
-    with pytest.raises(UserError, match="unknown activation parameter"):
+    with pytest.raises(UserError, match="takes no parameter.*slope; its own: leak"):
         make("lrelu", slope=0.1)
+
+
+def test_an_activation_gets_only_its_own_parameters():
+    assert make("elu", elu_alpha=0.5).alpha == 0.5
+    with pytest.raises(UserError, match="elu takes no parameter.*leak; its own: elu_alpha"):
+        make("elu", leak=0.1)  # another activation's parameter
+    with pytest.raises(UserError, match="relu takes no parameter.*its own: none"):
+        make("relu", elu_alpha=1.0)
+    gaaf = make("gaaf-tanh", gaaf_k=100.0)
+    assert gaaf.kind == "tanh" and gaaf.k == 100.0
 
 
 def test_unknown_name_lists_the_valid_ones():

@@ -12,7 +12,7 @@ from lab import diagnostics
 import train
 from batch_norm import BatchNorm
 from models.layers import Dropout
-from models.network import Activation
+from activations import Activation
 
 
 class DropThenBN(tf.Module):

@@ -328,6 +328,10 @@ def test_every_output_says_which_bn_statistics(run, flags, statistics, title, co
     assert fig.axes[0].get_title().endswith(f"\ntop-1 {100 * result['top1']:.2f}%, {title}")
     assert f" {column:<17} " in table_row(out, run) and "bn stats" in out
     assert f"images), {title}" in out  # the "evaluating ..." line
+    # The slow recomputation says what it does before it starts: ResNet-8 v1, shortcut A, has
+    # 7 batch norms (after the first conv and after each of the 3 blocks' 2 convs).
+    assert ("recomputing the statistics of 7 batch-norm layers, one after another, each from a "
+            "pass of 1,000 training images" in out) == (statistics["mode"] == "recomputed")
 
 
 def test_a_run_without_batch_norm_says_so(plain_run, capsys, monkeypatch):
@@ -416,6 +420,30 @@ def test_older_layout_and_mismatching_config_are_refused(run, tmp_path):
     json.dump(dict(config, model_config=dict(config["model_config"], depth=8)), open(path, "w"))
     with pytest.raises(UserError, match="no checkpoint"):
         evaluate.main(["--logdir", copy])
+
+
+def test_a_config_json_listing_every_activation_parameter_still_restores(run, tmp_path, capsys):
+    """Before each activation got only its own parameters, model_config's act_params listed all
+    nine: such a log directory is still evaluated, and train.py still accepts it as the same
+    run (here: already complete)."""
+    import shutil
+    from plumbing.choices import ACTIVATION_DEFAULTS
+    copy = str(tmp_path / "older")
+    shutil.copytree(run, copy)
+    path = os.path.join(copy, "config.json")
+    config = json.load(open(path))
+    assert config["model_config"]["act_params"] == {}  # relu takes no parameter
+    config["model_config"]["act_params"] = dict(ACTIVATION_DEFAULTS)
+    json.dump(config, open(path, "w"))
+    model, _, _, step = evaluate.restore_model(copy)
+    reference, _, _, _ = evaluate.restore_model(run)
+    assert step > 0 and model.config == reference.config
+    images = tf.cast(sample_test_images()[0][:8], tf.float32) / 255.0  # [8, 32, 32, 3]
+    np.testing.assert_array_equal(model(images, training=False),
+                                  reference(images, training=False))
+    capsys.readouterr()
+    assert train.main(TINY + ["--logdir", copy]) == 0
+    assert "already complete" in capsys.readouterr().out
 
 
 def test_val_split_needs_a_validation_split(run):

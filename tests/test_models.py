@@ -130,6 +130,33 @@ def test_config_round_trip_rebuilds_the_same_network():
     np.testing.assert_array_equal(net(IMAGES, training=False), again(IMAGES, training=False))
 
 
+def test_checkpoint_keys_and_variable_names_stay_those_of_older_checkpoints(tmp_path):
+    """Log directories written before the models took explicit arguments restore: a PReLU alpha
+    sits at acts/<i>/fn/alpha (the Activation module holds the function as `fn`), batch norm and
+    conv variables under their lists, the two generators under init_rng and rng."""
+    net = models.build("allcnn", 10, act="prelu", bn=True)
+    path = tf.train.Checkpoint(model=net).write(str(tmp_path / "ckpt"))
+    keys = {k.replace("/.ATTRIBUTES/VARIABLE_VALUE", "") for k, _ in
+            tf.train.list_variables(path)}
+    for key in ("model/acts/0/fn/alpha", "model/acts/7/fn/alpha", "model/convs/0/kernel",
+                "model/bns/0/moving_mean", "model/bns/7/gamma", "model/convs/8/bias",
+                "model/init_rng/_state_var", "model/rng/_state_var"):
+        assert key in keys, (key, sorted(keys))
+    assert not any("config" in k for k in keys)
+    assert {v.name for v in net.trainable_variables} == {
+        "kernel:0", "bias:0", "gamma:0", "beta:0", "alpha:0"}
+
+
+def test_an_older_model_config_with_every_activation_parameter_rebuilds():
+    from plumbing.choices import ACTIVATION_DEFAULTS
+    net = models.build("allcnn", 10, act="elu", act_params=dict(ACTIVATION_DEFAULTS, elu_alpha=0.5),
+                       bn=True)
+    assert net.config["act_params"] == {"elu_alpha": 0.5}
+    assert net.acts[0].fn.alpha == 0.5
+    with pytest.raises(UserError, match="takes no parameter"):  # not the older format: refused
+        models.build("allcnn", 10, act="elu", act_params={"leak": 0.1})
+
+
 @pytest.mark.parametrize("depth, version, message", [
     (21, 1, "6n+2 (n >= 1): 8, 14, 20, 32"), (1001, 1, "6n+2"), (165, 2, "9n+2")])
 def test_invalid_depth_names_the_valid_ones(depth, version, message):

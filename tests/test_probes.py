@@ -7,7 +7,7 @@ import activations
 from batch_norm import BatchNorm
 from models import probes
 from models.layers import Conv2D
-from models.network import Activation
+from activations import Activation
 
 
 class TwoConvs(tf.Module):

@@ -8,7 +8,7 @@ import models
 import schedules
 from plumbing.recipes import DESCRIPTIONS, RECIPES
 
-# train.py destinations -> models.build arguments (train.py's model_specific does the same).
+# train.py destinations -> models.build arguments (train.py's model_options does the same).
 TO_BUILD = {"resnet_version": "version"}
 MODEL_KEYS = set(choices.MODEL_DEFAULTS) | {k for o in choices.MODEL_OPTIONS.values() for k in o}
 

@@ -36,6 +36,17 @@ def test_diverged_run(tmp_path):
     assert health.run_health(str(tmp_path), 10) == "diverged: non-finite loss at step 13"
 
 
+def test_an_older_config_listing_every_activation_parameter_is_the_same_run():
+    """Before each activation got only its own parameters, act_params listed all nine."""
+    from plumbing.choices import ACTIVATION_DEFAULTS
+    old = {"model_config": {"act": "elu", "act_params": dict(ACTIVATION_DEFAULTS)}}
+    assert rundir.config_differences(old, {"model_config": {"act": "elu", "act_params": {
+        "elu_alpha": 1.0}}}) == []
+    assert rundir.config_differences(old, {"model_config": {"act": "elu", "act_params": {
+        "elu_alpha": 0.5}}}) == ["act_params: {'elu_alpha': 1.0} in the log directory, "
+                                 "{'elu_alpha': 0.5} now"]
+
+
 def test_a_changed_seed_is_named_once():
     """The seed sits at the top of config.json and in model_config; the message said it twice."""
     old = {"seed": 0, "model_config": {"seed": 0, "depth": 8}}

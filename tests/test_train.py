@@ -132,7 +132,7 @@ def test_same_seed_same_initial_weights_for_every_act():
     for act in activations.NAMES:
         args = train.parse_args(["--model", "resnet", "--depth", "8", "--bn", "--act", act])
         model = models.build(args.model, 10, act=args.act, act_params=train.activation_params(args),
-                             bn=True, seed=args.seed, **train.model_specific(args))
+                             bn=True, seed=args.seed, **train.model_options(args))
         kernels = [v.numpy() for v in sorted(model.trainable_variables, key=lambda v: v.name)
                    if "kernel" in v.name]
         if reference is None:
@@ -747,7 +747,7 @@ def test_fp32_loss_scale_stays_one():
 
 def test_dropout_defaults_follow_the_model_and_the_recipe():
     # All-CNN: off unless asked for (the allcnn-c recipe asks); cnn: its own default kind.
-    options = lambda argv: train.model_specific(train.parse_args(argv))
+    options = lambda argv: train.model_options(train.parse_args(argv))
     assert options([])["dropout"] is False
     assert options(["--dropout", "dropout"])["dropout"] is True
     assert options(["--recipe", "allcnn-c"])["dropout"] is True
@@ -761,10 +761,10 @@ def test_every_model_option_of_a_recipe_reaches_the_model():
     from plumbing import choices
     from plumbing import recipes
     for name, recipe in recipes.RECIPES.items():
-        options = train.model_specific(train.parse_args(["--recipe", name]))
+        options = train.model_options(train.parse_args(["--recipe", name]))
         assert set(options) == set(choices.MODEL_OPTIONS[recipe["model"]])
         for key, value in recipe.items():
             if key in options:
                 assert options[key] == value, (name, key)
-    assert train.model_specific(train.parse_args(["--model", "resnet", "--stem-act", "elu"])
+    assert train.model_options(train.parse_args(["--model", "resnet", "--stem-act", "elu"])
                                 )["stem_act"] == "elu"

@@ -24,12 +24,18 @@ or amx_bf16, the instructions oneDNN's bf16 kernels need.
 
 How a group is timed: every row runs in a process of its own (a clean TensorFlow or PyTorch, its
 own peak memory), built and warmed up first (tracing, oneDNN primitive caches, 3 steps). Then the
-rows take turns: round 1 runs `--steps` steps of A, then of B, C, D; round 2 again A, B, C, D; and
-so on for `--rounds` rounds; each turn starts with one untimed step (the other rows have evicted
-this row's data from the caches). Load from other processes that comes and goes then falls on all
+rows take turns: round 1 runs `--steps` steps of A, then of B, C, D; round 2 of B, C, D, A; and so
+on for `--rounds` rounds; each turn starts with one untimed step (the other rows have evicted this
+row's data from the caches). Load from other processes that comes and goes then falls on all
 the rows of a round alike, so the ratio to PyTorch is computed within each round: the table gives
 each row's median images/s with its spread (min-max) over rounds, the ratio of the medians, and
-the per-round ratios with their median and spread.
+the per-round ratios with their median and spread, and the CPU time the row's process used per step
+(all its threads; under load it moves less than the wall time, but it counts a thread that spins
+while it waits as busy).
+
+Under heavy load (more runnable threads than cores) PyTorch's OpenMP threads wait for each other
+at every op's barrier and PyTorch slows down far more than TensorFlow: ratios to PyTorch are only
+meaningful on an idle machine (the load average before the run is printed).
 
 `--only profile` runs benchmarks/bench_profile.py: one step of ours and of the PyTorch peer,
 profiled, grouped the same way and printed side by side. `--only tune` times ours under
@@ -121,9 +127,9 @@ def worker_serve(args):
         if line.strip() != "run":
             break
         run(1)  # back into the caches
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run(args.steps)
-        emit({"seconds": time.perf_counter() - t0})
+        emit({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0})
     return {}
 
 
@@ -245,7 +251,7 @@ class Row:
     """A measuring subprocess that trains one row: `--steps` timed steps at each turn."""
 
     def __init__(self, label, row, args):
-        self.label, self.row, self.seconds = label, row, []
+        self.label, self.row, self.seconds, self.cpu = label, row, [], []
         self.stderr = tempfile.TemporaryFile("w+")
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **row.get("env", {}))
         self.proc = subprocess.Popen(
@@ -276,6 +282,7 @@ class Row:
             self.info = reply
             return False
         self.seconds.append(reply["seconds"])
+        self.cpu.append(reply["cpu"])
         return True
 
     def close(self):
@@ -290,12 +297,13 @@ class Row:
 
 
 def interleaved(rows, args):
-    """Measure `rows` ([(label, row)]) in turns, `--rounds` rounds; returns the Row objects."""
+    """Measure `rows` ([(label, row)]) in turns, `--rounds` rounds; returns the Row objects.
+    Round i starts at row i (A B C D, B C D A, ...): no row always follows the same one."""
     measured = [Row(label, row, args) for label, row in rows]  # they build and warm up together
     live = [r for r in measured if r.ready()]
     try:
         for i in range(args.rounds):
-            for r in list(live):
+            for r in live[i % len(live):] + live[:i % len(live)]:
                 if not r.turn():
                     live.remove(r)
             print(f"  round {i + 1}/{args.rounds}: " + ", ".join(
@@ -336,12 +344,12 @@ def group_table(title, measured, args, reference, flops=0.0):
              f"Training images/s, batch {args.batch_size}: {args.rounds} rounds of {args.steps} "
              f"steps, rows interleaved; ratios to `{reference}` within each round.", "",
              f"| row | parameters | median img/s | spread | x {reference}, ratio of medians | "
-             f"per round: median | min-max | each round | GFLOP/s | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"per round: median | min-max | each round | CPU s per step | GFLOP/s | "
+             f"peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in measured:
         if "skipped" in r.info or not r.seconds:
             lines.append(f"| {r.label} | | {r.info.get('skipped', 'no round finished')} "
-                         f"| | | | | | | |")
+                         f"| | | | | | | | |")
             continue
         rates = [rate(s) for s in r.seconds]
         med = statistics.median(rates)
@@ -354,7 +362,8 @@ def group_table(title, measured, args, reference, flops=0.0):
             f"| {r.label} | {r.info.get('params', '')} | {med:.1f} | "
             f"{min(rates):.1f}-{max(rates):.1f} | {of_medians} | "
             f"{statistics.median(ratios) if ratios else float('nan'):.2f} | {spread(ratios)} | "
-            f"{' '.join(f'{x:.2f}' for x in ratios)} | {3 * flops * med / 1e9:.1f} | "
+            f"{' '.join(f'{x:.2f}' for x in ratios)} | "
+            f"{statistics.median(r.cpu) / args.steps:.3f} | {3 * flops * med / 1e9:.1f} | "
             f"{r.info.get('peak_rss_mb', 0):.0f} |")
     return lines + [""]
 

@@ -208,9 +208,10 @@ def report(args):
             rows.append(("torch eager", dict(base, kind="torch")))
             title = f"{NAMES[model]}, fp32, {CONFIGS[config]}"
             print(f"profiling {title} ...", file=sys.stderr, flush=True)
-            results = [(label, profile_row(row, args)) for label, row in rows]
-            lines += side_by_side(title, results, args)
-            print("\n".join(lines[-len(PARTS) - 12 - args.top:]), file=sys.stderr, flush=True)
+            table = side_by_side(title, [(label, profile_row(row, args)) for label, row in rows],
+                                 args)
+            print("\n".join(table), file=sys.stderr, flush=True)  # progress: each table as it comes
+            lines += table
     return lines
 
 

@@ -23,7 +23,7 @@ bf16, Keras' mixed_bfloat16 policy, PyTorch's autocast) only where /proc/cpuinfo
 or amx_bf16, the instructions oneDNN's bf16 kernels need.
 
 How a group is timed: every row runs in a process of its own (a clean TensorFlow or PyTorch, its
-own peak memory), built and warmed up first (tracing, oneDNN primitive caches, 3 steps). Then the
+own peak memory), built and warmed up first (tracing, oneDNN primitive caches, 5 steps). Then the
 rows take turns: round 1 runs `--steps` steps of A, then of B, C, D; round 2 of B, C, D, A; and so
 on for `--rounds` rounds; each turn starts with one untimed step (the other rows have evicted this
 row's data from the caches). Load from other processes that comes and goes then falls on all
@@ -117,7 +117,7 @@ def worker_serve(args):
     row = json.loads(args.row)
     try:
         run, params = trainers.make(row, args.batch_size)
-        run(3)  # warm-up: tracing, oneDNN primitive caches
+        run(5)  # warm-up: tracing, oneDNN primitive caches, allocators
     except ImportError as e:
         return {"skipped": f"{e.name} is not installed"}
     except Exception as e:  # a row this machine cannot run is a skipped row, not a failed run
@@ -267,7 +267,8 @@ class Row:
                 return json.loads(line)
         self.proc.wait()
         self.stderr.seek(0)
-        return {"skipped": "failed: " + (self.stderr.read().strip().splitlines() or ["?"])[-1][:100]}
+        last = (self.stderr.read().strip().splitlines() or ["?"])[-1]
+        return {"skipped": "failed: " + last[:100]}
 
     def ready(self):
         """Wait until built and warmed up; False (and the reason in `info`) if it cannot run."""
@@ -437,7 +438,8 @@ def main():
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
-    p.add_argument("--models", default="resnet20,allcnn", help="comma-separated: " + ", ".join(MODELS))
+    p.add_argument("--models", default="resnet20,allcnn",
+                   help="comma-separated: " + ", ".join(MODELS))
     p.add_argument("--configs", default="default,bn",
                    help="comma-separated: " + "; ".join(f"{k} ({v})" for k, v in CONFIGS.items()))
     p.add_argument("--precisions", default="fp32,bf16",

@@ -12,7 +12,8 @@ goes into one of the same parts:
 
     convolution forward     Conv2D (with its bias add and, where TensorFlow's remapper fuses them,
                             its ReLU: fused kernels count as convolutions); aten::convolution
-    convolution backward    Conv2DBackpropInput / Filter (and the bias gradient); convolution_backward
+    convolution backward    Conv2DBackpropInput / Filter (and the bias gradient);
+                            aten::convolution_backward
     batch norm              ops under the name scope batch_norm (written-out or fused), gradients
                             included; aten::native_batch_norm and its backward
     activation              ops under the name scope activation (ReLU and its gradient); aten::relu,

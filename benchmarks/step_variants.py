@@ -6,8 +6,8 @@
 Each variant is train.build's step with one change, built side by side in the same process (same
 TensorFlow, same thread pools), warmed up, then timed in turns (A, B, C, ..., A, B, C, ...) so that
 load from other processes falls on every variant alike; each prints its median time per step and
-its per-round ratio to the first (train.py's step), in wall time and in the process's CPU time. The variants change what the step computes
-around the network, to measure what each costs:
+its per-round ratio to the first (train.py's step), in wall time and in the process's CPU time.
+The variants change what the step computes around the network, to measure what each costs:
 - "gradients not unscaled": fp32 keeps the loss scale at 1, yet the step multiplies every gradient
   by 1/scale and checks each for finiteness (loss_scale.unscale); here the gradients pass as they
   are and only the loss is checked;

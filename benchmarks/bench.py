@@ -276,8 +276,11 @@ class Row:
         return "skipped" not in self.info
 
     def turn(self):
-        self.proc.stdin.write("run\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write("run\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):  # the worker died: _reply says why
+            pass
         reply = self._reply()
         if "seconds" not in reply:
             self.info = reply

@@ -1,7 +1,8 @@
 """Speed of this project against stock Keras and PyTorch, with the rows interleaved so that their
 ratios hold on a machine whose load comes and goes.
 
-    python -m benchmarks.bench --only train --models resnet20,allcnn --rounds 5 --steps 10
+    python -m benchmarks.bench --only train,profile --models resnet20,allcnn --configs default,bn \
+        --precisions fp32,bf16 --rounds 5 --steps 10    # docs/PERFORMANCE.md's figures
     python -m benchmarks.bench --only profile --models resnet20,allcnn  # where a step's time goes
     python -m benchmarks.bench --only tune --models resnet20   # TensorFlow's settings, A/B
     python -m benchmarks.bench --only input                    # just the input pipeline

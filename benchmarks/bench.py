@@ -1,31 +1,46 @@
-"""Speed of this project against stock Keras and PyTorch, measured in one run on one machine.
+"""Speed of this project against stock Keras and PyTorch, with the rows interleaved so that their
+ratios hold on a machine whose load comes and goes.
 
-    python -m benchmarks.bench                        # ResNet-20, batch 128, everything
-    python -m benchmarks.bench --models resnet20,resnet56,allcnn --steps 30 --reps 5
-    python -m benchmarks.bench --only input           # just the input pipeline
-    python -m benchmarks.bench --write docs/PERFORMANCE.md   # also write the table there
+    python -m benchmarks.bench --only train,profile --models resnet20,allcnn --configs default,bn \
+        --precisions fp32,bf16 --rounds 5 --steps 10    # docs/PERFORMANCE.md's figures
+    python -m benchmarks.bench --only profile --models resnet20,allcnn  # where a step's time goes
+    python -m benchmarks.bench --only tune --models resnet20   # TensorFlow's settings, A/B
+    python -m benchmarks.bench --only input                    # just the input pipeline
+    python -m benchmarks.bench --write docs/PERFORMANCE.md     # also write the report there
+    python -m benchmarks.bench --smoke                         # 1 round of 1 step, batch 4: a test
 
 Run it from the repository root (it imports the project's modules).
 
-Every figure is measured in its own subprocess (a clean TensorFlow / PyTorch, its own peak memory),
-`--reps` times after a warm-up (tracing, XLA compilation, oneDNN primitive caches), and reported as
-the median with the spread (min-max). All training rows train on the same pre-made batches of
-random images (the input pipeline is measured on its own), with momentum SGD and weight decay.
+Training rows (benchmarks/trainers.py): for each model, configuration and precision, one group:
+- ours: this project's train step, built by train.build from train.py's flags;
+- ours, fused batch norm: the same with --bn-fused (configuration --bn only);
+- keras: the same network in stock Keras layers (benchmarks/bench_peers.py), one `train_on_batch`
+  per step;
+- torch eager: the same network in PyTorch, the reference of the group's ratios.
+Configurations: `default` is train.py as it runs without flags (no batch norm; every conv keeps
+its bias); `bn` is train.py --bn (batch norm after every conv; no conv biases). Every network of a
+group has the same parameter count (the table shows it). Precisions: fp32; bf16 (ours --precision
+bf16, Keras' mixed_bfloat16 policy, PyTorch's autocast) only where /proc/cpuinfo lists avx512_bf16
+or amx_bf16, the instructions oneDNN's bf16 kernels need.
 
-Rows:
-- ours fp32 / fp32+fused-bn / xla / bf16 / nchw: this project's train step (train.build, as train.py runs it);
-- keras fit: the same architecture in stock tf.keras layers trained with model.fit
-  (benchmarks/bench_peers.py);
-- torch eager: the same architecture in PyTorch (if `torch` is installed; skipped otherwise);
-- input: images/s of parse + augment + batch, per-record map (the TF1 tutorial) vs this project's
-  batch-wise in-memory pipeline;
-- eval: images/s of this project's eval step (inference mode, batch 500);
-- first step: seconds from process start to the end of the first training step of train.py.
+How a group is timed: every row runs in a process of its own (a clean TensorFlow or PyTorch, its
+own peak memory), built and warmed up first (tracing, oneDNN primitive caches, 5 steps). Then the
+rows take turns: round 1 runs `--steps` steps of A, then of B, C, D; round 2 of B, C, D, A; and so
+on for `--rounds` rounds; each turn starts with one untimed step (the other rows have evicted this
+row's data from the caches). Load from other processes that comes and goes then falls on all
+the rows of a round alike, so the ratio to PyTorch is computed within each round: the table gives
+each row's median images/s with its spread (min-max) over rounds, the ratio of the medians, and
+the per-round ratios with their median and spread, and the CPU time the row's process used per step
+(all its threads; under load it moves less than the wall time, but it counts a thread that spins
+while it waits as busy).
 
-GFLOP/s: the forward FLOPs of one image are counted from the traced graph (2 * MACs of every
-Conv2D and MatMul); a training step is taken as 3x the forward (backward ~ 2x forward), the
-usual approximation. Peak: cores x clock x 64 fp32 FLOP/cycle (two AVX-512 FMA units x 16 lanes x
-2), read from /proc/cpuinfo; the real turbo clock may differ, so the percentage is indicative.
+Under heavy load (more runnable threads than cores) PyTorch's OpenMP threads wait for each other
+at every op's barrier and PyTorch slows down far more than TensorFlow: ratios to PyTorch are only
+meaningful on an idle machine (the load average before the run is printed).
+
+`--only profile` runs benchmarks/bench_profile.py: one step of ours and of the PyTorch peer,
+profiled, grouped the same way and printed side by side. `--only tune` times ours under
+TensorFlow settings (thread pools, oneDNN, grappler) against ours as train.py runs it, interleaved.
 """
 
 import argparse
@@ -36,48 +51,25 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 # The repository root: the project's modules are imported from there, train.py is run there.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # also when started as `python benchmarks/bench.py`
     sys.path.insert(0, ROOT)
-MODELS = {"resnet20": dict(model="resnet", depth=20), "resnet56": dict(model="resnet", depth=56),
-          "allcnn": dict(model="allcnn")}
 
-
-# --------------------------------------------------------------------------------------------------
-# Workers: each runs in its own process and prints one JSON line
-# --------------------------------------------------------------------------------------------------
-
-def ours(model, variant, batch_size, strategy=None):
-    """This project's model and steps as train.py builds them (train.build), for a benchmark
-    model and variant: bf16, nchw, fused (batch norm's fused kernel), xla."""
-    import train
-
-    argv = [f"--{k}={v}" for k, v in MODELS[model].items()] + [
-        "--bn", "--weight-decay", "1e-4", "--batch-size", str(batch_size), "--logdir", "unused",
-        "--precision", "bf16" if "bf16" in variant else "fp32",
-        "--data-format", "NCHW" if "nchw" in variant else "NHWC"]
-    argv += ["--bn-fused"] if "fused" in variant else []
-    argv += ["--xla"] if "xla" in variant else []
-    return train.build(train.parse_args(argv), 10, strategy)
-
-
-def batches(n, batch_size, seed=0):
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    return [(rng.normal(size=[batch_size, 32, 32, 3]).astype(np.float32),
-             rng.integers(0, 10, batch_size).astype(np.int32)) for _ in range(n)]
-
-
-def timed_reps(run_steps, reps, steps, batch_size):
-    rates = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        run_steps(steps)
-        rates.append(steps * batch_size / (time.perf_counter() - t0))
-    return rates
+from benchmarks.trainers import CONFIGS, MODELS, NAMES, batches, ours  # noqa: E402 (path set)
+# --only tune: ours under TensorFlow settings, each against ours as train.py runs it (the first).
+# On 2 cores TensorFlow's default is 2 inter-op threads (ops run side by side) x 2 intra-op
+# threads (one op split over the cores).
+TUNE = [("ours (TensorFlow's defaults)", {}),
+        ("inter-op threads 1", {"tf": {"inter": 1}}),
+        ("intra-op threads 1", {"tf": {"intra": 1}}),
+        ("TF_ENABLE_ONEDNN_OPTS=0 (Eigen kernels)", {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}}),
+        ("grappler remapper off (no fused conv + bias + ReLU)",
+         {"tf": {"grappler": {"remapping": False}}}),
+        ("grappler layout optimizer off", {"tf": {"grappler": {"layout_optimizer": False}}})]
 
 
 def forward_flops(model, batch_size):
@@ -100,98 +92,56 @@ def forward_flops(model, batch_size):
     return total / batch_size
 
 
-def worker_ours(args):
-    import tensorflow as tf
+# --------------------------------------------------------------------------------------------------
+# Workers: each runs in its own process and prints JSON lines
+# --------------------------------------------------------------------------------------------------
 
-    t = ours(args.model, args.variant, args.batch_size)
-    model, train_step, eval_step, variant = t.model, t.train_step, t.eval_step, args.variant
-    data = [(tf.constant(x), tf.constant(y)) for x, y in batches(8, args.batch_size)]
-    lr = tf.constant(0.01, tf.float32)
-
-    def run(n):
-        for i in range(n):
-            loss, _ = train_step(*data[i % len(data)], lr)
-        float(loss)  # wait for the last step
-
+def peak_rss_mb():
+    """This process's peak resident memory: VmHWM (getrusage's ru_maxrss can be the parent's,
+    as Linux carries it over a fork and an exec)."""
     try:
-        run(3)  # warm-up: trace, compile, oneDNN primitive caches
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
-        return {"skipped": f"not supported on this device ({e.message.splitlines()[0][:60]})"}
-    rates = timed_reps(run, args.reps, args.steps, args.batch_size)
-    out = {"rates": rates, "flops_per_image": forward_flops(model, args.batch_size)}
-    if variant == "fp32":  # evaluation speed, once
-        test = tf.constant(batches(1, 500, seed=1)[0][0])
-        labels = tf.zeros([500], tf.int32)
-        eval_step(test, labels)
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(message):
+    print(json.dumps(message), flush=True)
+
+
+def worker_serve(args):
+    """One training row: build and warm up, say so, then time `--steps` steps per "run" line read
+    from stdin (after one untimed step), until "quit" or the end of stdin."""
+    from benchmarks import trainers
+
+    row = json.loads(args.row)
+    try:
+        run, params = trainers.make(row, args.batch_size)
+        run(5)  # warm-up: tracing, oneDNN primitive caches, allocators
+    except ImportError as e:
+        return {"skipped": f"{e.name} is not installed"}
+    except Exception as e:  # a row this machine cannot run is a skipped row, not a failed run
+        return {"skipped": f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:100]}"}
+    emit({"params": params})
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        run(1)  # back into the caches
+        t0, c0 = time.perf_counter(), time.process_time()
+        run(args.steps)
+        emit({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0})
+    return {}
+
+
+def timed_reps(run_steps, reps, steps, batch_size):
+    """images/s of `reps` calls of run_steps(steps), one after another (input, distribute)."""
+    rates = []
+    for _ in range(reps):
         t0 = time.perf_counter()
-        for _ in range(args.reps * 2):
-            r = eval_step(test, labels)
-        float(r[0])
-        out["eval_rate"] = args.reps * 2 * 500 / (time.perf_counter() - t0)
-    return out
-
-
-def worker_keras(args):
-    import keras
-    import numpy as np
-
-    from benchmarks import bench_peers
-
-    if "bf16" in args.variant:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    spec = MODELS[args.model]
-    model = bench_peers.keras_resnet_v1(spec["depth"]) if spec["model"] == "resnet" else \
-        bench_peers.keras_allcnn()
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, weight_decay=1e-4),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    data = batches(8, args.batch_size)
-    x = np.concatenate([d[0] for d in data])
-    y = np.concatenate([d[1] for d in data])
-    times = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t0)
-
-    # Epoch 0 is the warm-up (tracing); then `reps` epochs of `steps` steps each.
-    n = args.steps * args.batch_size
-    reps_x = np.concatenate([x] * (n // len(x) + 1))[:n]
-    reps_y = np.concatenate([y] * (n // len(y) + 1))[:n]
-    model.fit(reps_x, reps_y, batch_size=args.batch_size, epochs=args.reps + 1, verbose=0,
-              shuffle=False, callbacks=[Clock()])
-    return {"rates": [n / t for t in times[1:]]}
-
-
-def worker_torch(args):
-    try:
-        import torch
-    except ImportError:
-        return {"skipped": "torch not installed (optional: pip install torch==2.13.0)"}
-    from benchmarks import bench_peers
-
-    torch.set_num_threads(os.cpu_count())
-    spec = MODELS[args.model]
-    model = bench_peers.torch_resnet_v1(spec["depth"]) if spec["model"] == "resnet" else \
-        bench_peers.torch_allcnn()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-    data = [(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y).long())
-            for x, y in batches(8, args.batch_size)]
-    model.train()
-
-    def run(n):
-        for i in range(n):
-            x, y = data[i % len(data)]
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-
-    run(3)
-    return {"rates": timed_reps(run, args.reps, args.steps, args.batch_size),
-            "version": torch.__version__}
+        run_steps(steps)
+        rates.append(steps * batch_size / (time.perf_counter() - t0))
+    return rates
 
 
 def worker_input(args):
@@ -230,64 +180,6 @@ def worker_startup(args):
     return {"seconds": values}
 
 
-def worker_profile(args):
-    """Where the time of one train step goes: TF profiler trace, ops grouped by name scope."""
-    import glob
-    import shutil
-    import tempfile
-
-    import tensorflow as tf
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    train_step = ours(args.model, args.variant, args.batch_size).train_step
-    data = [(tf.constant(x), tf.constant(y)) for x, y in batches(4, args.batch_size)]
-    lr = tf.constant(0.01)
-    for i in range(3):
-        float(train_step(*data[i % 4], lr)[0])
-    logdir = tempfile.mkdtemp(prefix="rawtf-profile-")
-    tf.profiler.experimental.start(logdir)
-    t0 = time.perf_counter()
-    for i in range(args.steps):
-        loss, _ = train_step(*data[i % 4], lr)
-    float(loss)
-    wall = time.perf_counter() - t0
-    tf.profiler.experimental.stop()
-    space = xplane_pb2.XSpace()
-    with open(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb"))[0],
-              "rb") as f:
-        space.ParseFromString(f.read())
-    shutil.rmtree(logdir, ignore_errors=True)
-
-    def category(name):
-        op_name, _, op_type = name.rpartition(":")
-        if "optimizer" in op_name:
-            return "optimizer"
-        if op_type == "Cast":
-            return "casts (float32 <-> bfloat16)"
-        if "batch_norm" in op_name or op_type.startswith("FusedBatchNorm"):
-            return "batch norm"
-        if "activation" in op_name:
-            return "activation"
-        if "Conv2D" in op_type or "Conv2D" in op_name:
-            return "convolution"
-        return "other (loss, weight decay, shortcut pads, dense, copies)"
-
-    totals = {}
-    for plane in space.planes:
-        if not plane.name.startswith("/host:CPU"):
-            continue
-        for line in plane.lines:
-            if not line.name.startswith("tf_Compute"):  # the executor's threads
-                continue
-            for event in line.events:
-                name = plane.event_metadata[event.metadata_id].name
-                if ":" not in name or "::" in name:  # "op_name:OpType" events are the ops
-                    continue
-                c = category(name)
-                totals[c] = totals.get(c, 0.0) + event.duration_ps / 1e12
-    return {"op_seconds": totals, "wall": wall, "steps": args.steps}
-
-
 def worker_distribute(args):
     """img/s of this project's train step under the default strategy and under the mirrored
     strategy on 2 logical CPU devices, in the same process; and host reads per training step
@@ -302,7 +194,7 @@ def worker_distribute(args):
     data = [(tf.constant(x), tf.constant(y)) for x, y in batches(4, args.batch_size)]
     out = {}
     for name, strategy in (("default", tf.distribute.get_strategy()), ("mirrored", mirrored)):
-        train_step = ours("resnet20", "fp32", args.batch_size, strategy).train_step
+        train_step = ours("resnet20", args.batch_size, bn=True, strategy=strategy).train_step
         inputs = distribute.distribute_batches(
             strategy, lambda: tf.data.Dataset.from_tensor_slices(
                 tuple(tf.stack(t) for t in zip(*data))))
@@ -348,19 +240,91 @@ def worker_distribute(args):
     return out
 
 
-WORKERS = {"ours": worker_ours, "keras": worker_keras, "torch": worker_torch,
-           "input": worker_input, "startup": worker_startup, "profile": worker_profile,
+WORKERS = {"serve": worker_serve, "input": worker_input, "startup": worker_startup,
            "distribute": worker_distribute}
 
 
 # --------------------------------------------------------------------------------------------------
-# The driver: run every worker in its own process, print and write the table
+# The driver: the rows of a group take turns, round after round
 # --------------------------------------------------------------------------------------------------
 
-def run_worker(kind, args, model="resnet20", variant="fp32"):
-    cmd = [sys.executable, "-m", "benchmarks.bench", "--worker", kind, "--model", model,
-           "--variant", variant, "--batch-size", str(args.batch_size), "--steps", str(args.steps),
-           "--reps", str(args.reps), "--data-dir", args.data_dir, "--dataset", args.dataset]
+class Row:
+    """A measuring subprocess that trains one row: `--steps` timed steps at each turn."""
+
+    def __init__(self, label, row, args):
+        self.label, self.row, self.seconds, self.cpu = label, row, [], []
+        self.stderr = tempfile.TemporaryFile("w+")
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **row.get("env", {}))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.bench", "--worker", "serve", "--row",
+             json.dumps(row), "--batch-size", str(args.batch_size), "--steps", str(args.steps)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+            env=env, cwd=ROOT)
+        self.info = {}
+
+    def _reply(self):
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        self.proc.wait()
+        self.stderr.seek(0)
+        last = (self.stderr.read().strip().splitlines() or ["?"])[-1]
+        return {"skipped": "failed: " + last[:100]}
+
+    def ready(self):
+        """Wait until built and warmed up; False (and the reason in `info`) if it cannot run."""
+        self.info = self._reply()
+        return "skipped" not in self.info
+
+    def turn(self):
+        try:
+            self.proc.stdin.write("run\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):  # the worker died: _reply says why
+            pass
+        reply = self._reply()
+        if "seconds" not in reply:
+            self.info = reply
+            return False
+        self.seconds.append(reply["seconds"])
+        self.cpu.append(reply["cpu"])
+        return True
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.close()
+                self.info.update(self._reply())
+            except (BrokenPipeError, OSError):
+                pass
+        self.proc.wait()
+
+
+def interleaved(rows, args):
+    """Measure `rows` ([(label, row)]) in turns, `--rounds` rounds; returns the Row objects.
+    Round i starts at row i (A B C D, B C D A, ...): no row always follows the same one."""
+    measured = [Row(label, row, args) for label, row in rows]  # they build and warm up together
+    live = [r for r in measured if r.ready()]
+    try:
+        for i in range(args.rounds):
+            for r in live[i % len(live):] + live[:i % len(live)]:
+                if not r.turn():
+                    live.remove(r)
+            print(f"  round {i + 1}/{args.rounds}: " + ", ".join(
+                f"{r.label} {args.steps * args.batch_size / r.seconds[-1]:.0f}"
+                for r in live), file=sys.stderr, flush=True)
+    finally:
+        for r in measured:
+            r.close()
+    return measured
+
+
+def run_worker(kind, args):
+    """One measurement in a subprocess of its own (input, startup, distribute): its JSON result."""
+    cmd = [sys.executable, "-m", "benchmarks.bench", "--worker", kind, "--batch-size",
+           str(args.batch_size), "--steps", str(args.steps), "--reps", str(args.reps),
+           "--data-dir", args.data_dir, "--dataset", args.dataset]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
@@ -373,14 +337,80 @@ def summary(values):
     return statistics.median(values), min(values), max(values)
 
 
-def peak_gflops():
-    mhz = 0.0
+def spread(values):
+    return f"{min(values):.2f}-{max(values):.2f}" if values else ""
+
+
+def group_table(title, measured, args, reference, flops=0.0):
+    """The Markdown table of one group: img/s per row and per-round ratios to `reference`."""
+    ref = next((r for r in measured if r.label == reference and "skipped" not in r.info), None)
+    rate = lambda s: args.steps * args.batch_size / s  # noqa: E731
+    lines = [f"### {title}", "",
+             f"Training images/s, batch {args.batch_size}: {args.rounds} rounds of {args.steps} "
+             f"steps, rows interleaved; ratios to `{reference}` within each round.", "",
+             f"| row | parameters | median img/s | spread | x {reference}, ratio of medians | "
+             f"per round: median | min-max | each round | CPU s per step | GFLOP/s | "
+             f"peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in measured:
+        if "skipped" in r.info or not r.seconds:
+            lines.append(f"| {r.label} | | {r.info.get('skipped', 'no round finished')} "
+                         f"| | | | | | | | |")
+            continue
+        rates = [rate(s) for s in r.seconds]
+        med = statistics.median(rates)
+        ratios, of_medians = [], ""
+        if ref is not None:
+            n = min(len(ref.seconds), len(r.seconds))  # rounds both finished
+            ratios = [ref.seconds[i] / r.seconds[i] for i in range(n)]
+            of_medians = f"{med / statistics.median(rate(s) for s in ref.seconds):.2f}"
+        lines.append(
+            f"| {r.label} | {r.info.get('params', '')} | {med:.1f} | "
+            f"{min(rates):.1f}-{max(rates):.1f} | {of_medians} | "
+            f"{statistics.median(ratios) if ratios else float('nan'):.2f} | {spread(ratios)} | "
+            f"{' '.join(f'{x:.2f}' for x in ratios)} | "
+            f"{statistics.median(r.cpu) / args.steps:.3f} | {3 * flops * med / 1e9:.1f} | "
+            f"{r.info.get('peak_rss_mb', 0):.0f} |")
+    return lines + [""]
+
+
+def bf16_instructions():
+    """The bf16 instruction sets /proc/cpuinfo lists (avx512_bf16, amx_bf16), or []."""
     try:
         with open("/proc/cpuinfo") as f:
-            mhz = max(float(l.split(":")[1]) for l in f if l.startswith("cpu MHz"))
-    except (OSError, ValueError):
-        pass
-    return os.cpu_count() * mhz / 1000 * 64, mhz
+            flags = next((l for l in f if l.startswith("flags")), "").split()
+    except OSError:
+        return []
+    return [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+
+
+def training_groups(args):
+    """[(title, [(label, row)], reference label, model)] for --models x --precisions x --configs."""
+    groups = []
+    for model in args.models.split(","):
+        for precision in args.precisions.split(","):
+            for config in args.configs.split(","):
+                base = dict(model=model, bn=config == "bn", precision=precision)
+                rows = [("ours", dict(base, kind="ours"))]
+                if config == "bn":
+                    rows.append(("ours, fused batch norm", dict(base, kind="ours", fused=True)))
+                rows += [("keras train_on_batch", dict(base, kind="keras")),
+                         ("torch eager", dict(base, kind="torch"))]
+                if precision != "fp32":
+                    rows = [(f"{label} {precision}", row) for label, row in rows]
+                title = f"{NAMES[model]}, {precision}, {CONFIGS[config]}"
+                groups.append((title, rows, rows[-1][0], model, config))
+    return groups
+
+
+def tune_groups(args):
+    groups = []
+    for model in args.models.split(","):
+        for config in args.configs.split(","):
+            base = dict(model=model, bn=config == "bn", kind="ours")
+            rows = [(label, dict(base, **settings)) for label, settings in TUNE]
+            groups.append((f"{NAMES[model]}, fp32, {CONFIGS[config]}: TensorFlow's settings",
+                           rows, TUNE[0][0], model, config))
+    return groups
 
 
 def machine():
@@ -396,11 +426,15 @@ def machine():
         cpu += ")"
     except (OSError, StopIteration):
         pass
-    gpus = tf.config.list_physical_devices("GPU")
+    versions = [f"TensorFlow {tf.__version__}"]
+    for name in ("keras", "torch"):
+        try:
+            versions.append(f"{name} {__import__(name).__version__}")
+        except ImportError:
+            pass
     return (f"{cpu}, {os.cpu_count()} cores, "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2 ** 30:.0f} GB; "
-            f"GPU: {', '.join(g.name for g in gpus) or 'none'}; Python {platform.python_version()}, "
-            f"TensorFlow {tf.__version__}")
+            f"Python {platform.python_version()}, {', '.join(versions)}")
 
 
 def main():
@@ -408,93 +442,89 @@ def main():
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
-    p.add_argument("--models", default="resnet20", help="comma-separated: " + ", ".join(MODELS))
+    p.add_argument("--models", default="resnet20,allcnn",
+                   help="comma-separated: " + ", ".join(MODELS))
+    p.add_argument("--configs", default="default,bn",
+                   help="comma-separated: " + "; ".join(f"{k} ({v})" for k, v in CONFIGS.items()))
+    p.add_argument("--precisions", default="fp32,bf16",
+                   help="comma-separated: fp32, bf16 (bf16 only where the CPU has bf16 "
+                        "instructions)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=20, help="training steps per repetition")
-    p.add_argument("--reps", type=int, default=3, help="repetitions (median and spread)")
+    p.add_argument("--steps", type=int, default=10, help="timed training steps per turn")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="rounds of turns (at least 3 for a spread that means something)")
+    p.add_argument("--reps", type=int, default=3,
+                   help="repetitions of the input, startup and distribute measurements")
     p.add_argument("--only", default="train,profile,input,startup,distribute",
-                   help="what to measure: train (all training rows and eval), profile, input, "
-                        "startup, distribute (mirrored on 2 logical CPUs; host reads per step)")
-    p.add_argument("--variants", default="fp32,fp32-fused,xla,bf16,bf16-fused,nchw",
-                   help="rows of this project")
+                   help="what to measure: train (the interleaved training rows), profile (ours "
+                        "and PyTorch side by side), tune (TensorFlow settings), input, startup, "
+                        "distribute (mirrored on 2 logical CPUs; host reads per step)")
+    p.add_argument("--smoke", action="store_true",
+                   help="a quick check that every kind of row runs: batch 4, 1 round of 1 "
+                        "step, ResNet-20 --bn fp32, --only train")
     p.add_argument("--data-dir", default="data", help="CIFAR-10 for the input-pipeline rows")
     p.add_argument("--dataset", default="cifar10-sample",
                    help="cifar10 (the full set in --data-dir) or cifar10-sample")
     p.add_argument("--write", default=None, help="also write the report to this Markdown file")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--model", default="resnet20", help=argparse.SUPPRESS)
-    p.add_argument("--variant", default="fp32", help=argparse.SUPPRESS)
+    p.add_argument("--row", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:  # inside a measuring subprocess
         result = WORKERS[args.worker](args)
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps(result))
+        result["peak_rss_mb"] = peak_rss_mb()
+        emit(result)
         return
+    if args.smoke:
+        args.batch_size, args.rounds, args.steps, args.only = 4, 1, 1, "train"
+        args.models, args.configs, args.precisions = "resnet20", "bn", "fp32"
     for name in args.models.split(","):
         if name not in MODELS:
             p.error(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    if args.batch_size <= 0 or args.steps <= 0 or args.reps <= 0:
-        p.error("--batch-size, --steps and --reps must be positive")
+    for name in args.configs.split(","):
+        if name not in CONFIGS:
+            p.error(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
+    for name in args.precisions.split(","):
+        if name not in ("fp32", "bf16"):
+            p.error(f"unknown precision {name!r}; choose from fp32, bf16")
+    if min(args.batch_size, args.steps, args.rounds, args.reps) <= 0:
+        p.error("--batch-size, --steps, --rounds and --reps must be positive")
 
     only = set(args.only.split(","))
-    peak, mhz = peak_gflops()
-    lines = [f"Machine: {machine()}", "",
-             f"Command: `python -m benchmarks.bench {' '.join(sys.argv[1:])}`".replace(
-                 f" --write {args.write}", "") if args.write else
-             f"Command: `python -m benchmarks.bench {' '.join(sys.argv[1:])}`", ""]
-    if "train" in only:
-        for name in args.models.split(","):
-            print(f"measuring {name} ...", file=sys.stderr, flush=True)
-            rows = [("ours " + v, run_worker("ours", args, name, v))
-                    for v in args.variants.split(",")]
-            rows.append(("keras fit fp32", run_worker("keras", args, name, "fp32")))
-            rows.append(("keras fit bf16", run_worker("keras", args, name, "bf16")))
-            rows.append(("torch eager fp32", run_worker("torch", args, name)))
-            base = rows[0][1]
-            keras_fp32 = rows[-3][1]
-            ref = summary(base["rates"])[0] if "rates" in base else None
-            keras_ref = summary(keras_fp32["rates"])[0] if "rates" in keras_fp32 else None
-            flops = base.get("flops_per_image", 0)
-            lines += [f"### {name}, batch {args.batch_size}, training images/s "
-                      f"({args.reps} x {args.steps} steps)", "",
-                      "| row | median img/s | spread | x ours fp32 | x keras fp32 | GFLOP/s | "
-                      "% of peak | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
-            for label, r in rows:
-                if "rates" not in r:
-                    lines.append(f"| {label} | {r.get('skipped')} | | | | | | |")
-                    continue
-                med, lo, hi = summary(r["rates"])
-                gflops = 3 * flops * med / 1e9
-                lines.append(
-                    f"| {label} | {med:.0f} | {lo:.0f}-{hi:.0f} | "
-                    f"{med / ref if ref else float('nan'):.2f} | "
-                    f"{med / keras_ref if keras_ref else float('nan'):.2f} | {gflops:.1f} | "
-                    f"{100 * gflops / peak if peak else float('nan'):.0f}% | "
-                    f"{r['peak_rss_mb']:.0f} |")
-            if "eval_rate" in base:
-                lines += ["", f"Evaluation (ours, inference mode, batch 500): "
-                              f"{base['eval_rate']:.0f} images/s."]
-            lines += ["", f"Forward FLOPs per image: {flops / 1e6:.1f} M (training step taken "
-                          f"as 3x). Peak: {os.cpu_count()} cores x {mhz / 1000:.2f} GHz x 64 "
-                          f"FLOP/cycle = {peak:.0f} GFLOP/s.", ""]
-            print("\n".join(lines[-len(rows) - 8:]), flush=True)
+    command = " ".join(a for a in sys.argv[1:])
+    if args.write:
+        command = command.replace(f" --write {args.write}", "").replace(f"--write {args.write}", "")
+    lines = [f"Machine: {machine()}", "", f"Command: `python -m benchmarks.bench {command}`", "",
+             f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average before "
+             f"the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", ""]
+    if "bf16" in args.precisions.split(",") and not bf16_instructions():
+        args.precisions = ",".join(x for x in args.precisions.split(",") if x != "bf16") or "fp32"
+        lines += ["bf16 rows skipped: this CPU has no bf16 instructions (neither avx512_bf16 nor "
+                  "amx_bf16 in /proc/cpuinfo); oneDNN would emulate bf16 through fp32.", ""]
+    for kind, make_groups in (("train", training_groups), ("tune", tune_groups)):
+        if kind not in only:
+            continue
+        flops = {}
+        for title, rows, reference, model, config in make_groups(args):
+            print(f"measuring {title} ...", file=sys.stderr, flush=True)
+            measured = interleaved(rows, args)
+            if (model, config) not in flops:
+                import models
+                spec = dict(MODELS[model])
+                flops[model, config] = forward_flops(
+                    models.build(spec.pop("model"), 10, bn=config == "bn", **spec), 2)
+            table = group_table(title, measured, args, reference, flops[model, config])
+            lines += table
+            print("\n".join(table), flush=True)
+        if kind == "train":
+            lines += ["GFLOP/s: the forward FLOPs of one image counted from the traced graph (2 x "
+                      "the multiply-adds of every Conv2D and MatMul: " + ", ".join(
+                          f"{NAMES[m]} {f / 1e6:.1f} M" for (m, c), f in flops.items()
+                          if c == args.configs.split(",")[0]) +
+                      "), a training step taken as 3x the forward.", ""]
     if "profile" in only:
-        for variant in ("fp32", "fp32-fused", "bf16-fused"):
-            print(f"profiling {variant} ...", file=sys.stderr, flush=True)
-            r = run_worker("profile", args, args.models.split(",")[0], variant)
-            if "op_seconds" not in r:
-                lines += [f"Profile: {r.get('skipped')}", ""]
-                continue
-            ops = sum(r["op_seconds"].values())
-            lines += [f"### Where the time of a train step goes ({args.models.split(',')[0]}, "
-                      f"{variant}, TF profiler, {r['steps']} steps, "
-                      f"{1000 * r['wall'] / r['steps']:.0f} ms/step wall)", "",
-                      "| part | ms per step | share of op time |", "|---|---|---|"]
-            for part, seconds in sorted(r["op_seconds"].items(), key=lambda kv: -kv[1]):
-                lines.append(f"| {part} | {1000 * seconds / r['steps']:.1f} | "
-                             f"{100 * seconds / ops:.0f}% |")
-            lines += ["", "Op time is summed over the executor's threads (inter-op parallel ops "
-                          "overlap), so it can exceed the wall time.", ""]
+        from benchmarks import bench_profile
+        args.profile_steps, args.top = min(args.steps, 5), 8
+        lines += bench_profile.report(args)
     if "input" in only:
         print("measuring the input pipeline ...", file=sys.stderr, flush=True)
         r = run_worker("input", args)

@@ -57,3 +57,22 @@ def test_the_measuring_subprocess_runs_the_moved_bench():
     out = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--worker", "nope"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert "KeyError: 'nope'" in out.stderr  # reached the worker table: the module imported
+
+
+def test_the_interleaved_benchmark_prints_every_row_and_its_ratios():
+    """`python -m benchmarks.bench --smoke`: one round of one step of every kind of row (ours, ours
+    with fused batch norm, Keras, PyTorch), batch 4; the table has each row, measured, and the
+    per-round ratio to PyTorch (1.00 for PyTorch itself). Speed is not checked."""
+    pytest.importorskip("torch")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--smoke"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    header = next(l for l in out.stdout.splitlines() if l.startswith("| row |"))
+    assert "x torch eager, ratio of medians" in header and "each round" in header
+    rows = {l.split(" | ")[0][2:]: l.split(" | ") for l in out.stdout.splitlines()
+            if l.startswith("| ") and not l.startswith("| row |")}
+    assert set(rows) == {"ours", "ours, fused batch norm", "keras train_on_batch", "torch eager"}
+    for cells in rows.values():
+        assert int(cells[1]) == 269722  # ResNet-20 with batch norm, the same in every framework
+        assert float(cells[2]) > 0  # median img/s
+    assert rows["torch eager"][header.split(" | ").index("each round")] == "1.00"

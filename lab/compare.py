@@ -85,8 +85,9 @@ def build_parser():
     p.add_argument("--study", choices=sorted(studies.STUDIES), default=None,
                    help="a study of lab/studies.py instead of an explicit grid")
     p.add_argument("--scale", choices=studies.SCALES, default="quick",
-                   help="the study's scale: quick (about an hour on 2 CPU cores; the default) or "
-                        "paper")
+                   help="the study's scale: quick (about an hour on 2 CPU cores; the default), "
+                        "budgets (the quick grid at three training lengths) or paper "
+                        "(python -m lab.studies lists each with its estimate)")
     p.add_argument("--out", default=None,
                    help="experiment directory (default experiments/<study>-<scale> or "
                         "experiments/grid)")

@@ -16,7 +16,6 @@ two marker lines where the text belongs in docs/STUDIES.md and run `python -m la
 """
 
 import argparse
-import json
 import os
 import re
 
@@ -50,16 +49,11 @@ def result_blocks():
     """One block per committed study, `results-NAME`: the tables of docs/studies/NAME/results.json
     (report.tables_markdown), the files `python compare.py --collect --out docs/studies/NAME`
     rebuilds from the runs' files kept beside it."""
-    from lab import report
+    from lab import report, studies_figure
 
     out = {}
-    folder = os.path.join(os.path.dirname(DOC), "studies")
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name, "results.json")
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8") as f:
-            results = json.load(f)
+    for name, results in studies_figure.each_results(os.path.join(os.path.dirname(DOC),
+                                                                   "studies")):
         lines = [results["setup"][0], "", results["setup"][-1], ""]
         lines += report.tables_markdown(results["arms"], results.get("claims") or [],
                                         results.get("ranking"), level="####",

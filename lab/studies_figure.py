@@ -24,16 +24,20 @@ FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 IMAGE = os.path.join("img", "studies-ranks.png")
 
 
+def each_results(folder=FOLDER):
+    """(folder name, its results.json) of every study folder under `folder`, in name order."""
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name, "results.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                yield name, json.load(f)
+
+
 def committed_results(folder=FOLDER):
     """{study: (folder name, results.json)} of the committed studies: per study the folder with
     the most budgets (a budgets scale over a quick one); studies in lab/studies.py's order."""
     found = {}
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name, "results.json")
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8") as f:
-            results = json.load(f)
+    for name, results in each_results(folder):
         study = results.get("study")
         if study not in studies.STUDIES:
             continue

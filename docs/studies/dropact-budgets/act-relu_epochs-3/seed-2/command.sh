@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --recipe dropact-resnet56 --depth 20 --train-subset 11520 --bn-decay 0.9 --no-histograms --act relu --epochs 3 --data-dir DATA --lr-steps 1.365,2.04,2.73 --seed 2 --val-fraction 0.2 --logdir docs/studies/dropact-budgets/act-relu_epochs-3/seed-2

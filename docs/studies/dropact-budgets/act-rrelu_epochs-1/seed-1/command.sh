@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --recipe dropact-resnet56 --depth 20 --train-subset 11520 --bn-decay 0.9 --no-histograms --act rrelu --epochs 1 --data-dir DATA --lr-steps 0.455,0.68,0.91 --seed 1 --val-fraction 0.2 --logdir docs/studies/dropact-budgets/act-rrelu_epochs-1/seed-1

@@ -150,11 +150,11 @@ STUDIES = {
                           "averages forget their initial values in 78 steps; the model, batch "
                           "size and validation split are the paper scale's"),
         # The ranking at three training lengths (BUDGETS), each a whole run with the recipe's
-        # cosine schedule. An All-CNN-C step of batch 128 takes 2.26 s on the 2-core CPU
-        # (STEP_SECONDS): 1,260 such steps for each of 18 runs would be 14 h. So batch 24 (2,160
-        # training images give 90 steps an epoch), lr 0.01 x 24 / 128 = 0.001875 (the recipe's
-        # rate scaled linearly with the batch, Goyal et al. 2017, arXiv 1706.02677), and the five
-        # arms the post ranks (prelu + BN, which it does not rank, is left out).
+        # cosine schedule. An All-CNN-C step of batch 128 took 2.26 s on the 2-core CPU this scale
+        # was sized on (2026-12-01): 1,260 such steps for each of 18 runs would be 14 h. So batch
+        # 24 (2,160 training images give 90 steps an epoch), lr 0.01 x 24 / 128 = 0.001875 (the
+        # recipe's rate scaled linearly with the batch, Goyal et al. 2017, arXiv 1706.02677), and
+        # the five arms the post ranks (prelu + BN, which it does not rank, is left out).
         budgets=dict(flags={"recipe": "blog-allcnn", "batch-size": "24", "lr": "0.001875",
                             "train-subset": "2160", "histograms": "off"},
                      arms=[{"act": "relu", "bn": "on"}, {"act": "relu", "bn": "off"},
@@ -322,9 +322,9 @@ SCALES = ("quick", "paper", "budgets")
 
 # Seconds per train step (batch 128) of each study model on an idle 2-core x86-64 CPU, the figures
 # of docs/STUDIES.md, "Time per step on this machine": the median over the arms timed with
-# `--time-steps` (2026-12-01, nothing else running). Every estimate of the listing and of
+# `--time-steps` (2026-12-02, nothing else running). Every estimate of the listing and of
 # docs/STUDIES.md is estimate_seconds() at these times.
-STEP_SECONDS = {"ResNet-20": 0.92, "cnn": 0.45, "ResNet-56": 2.59, "All-CNN-C": 2.26}
+STEP_SECONDS = {"ResNet-20": 0.20, "cnn": 0.087, "ResNet-56": 0.76, "All-CNN-C": 0.66}
 
 
 def plan(name, scale):

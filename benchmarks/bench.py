@@ -59,7 +59,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # also when started as `python benchmarks/bench.py`
     sys.path.insert(0, ROOT)
 
-from benchmarks.trainers import CONFIGS, MODELS, NAMES, batches, ours  # noqa: E402 (path set)
+from benchmarks.trainers import CONFIGS, MODELS, NAMES, batches, ours, run_json  # noqa: E402
 # --only tune: ours under TensorFlow settings, each against ours as train.py runs it (the first).
 # On 2 cores TensorFlow's default is 2 inter-op threads (ops run side by side) x 2 intra-op
 # threads (one op split over the cores).
@@ -322,15 +322,9 @@ def interleaved(rows, args):
 
 def run_worker(kind, args):
     """One measurement in a subprocess of its own (input, startup, distribute): its JSON result."""
-    cmd = [sys.executable, "-m", "benchmarks.bench", "--worker", kind, "--batch-size",
-           str(args.batch_size), "--steps", str(args.steps), "--reps", str(args.reps),
-           "--data-dir", args.data_dir, "--dataset", args.dataset]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
-    if proc.returncode or not lines:
-        return {"skipped": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:80]}
-    return json.loads(lines[-1])
+    return run_json(["-m", "benchmarks.bench", "--worker", kind, "--batch-size",
+                     str(args.batch_size), "--steps", str(args.steps), "--reps", str(args.reps),
+                     "--data-dir", args.data_dir, "--dataset", args.dataset])
 
 
 def summary(values):

@@ -33,7 +33,6 @@ profilers add some time of their own.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -184,15 +183,11 @@ def worker(args):
 
 
 def profile_row(row, args):
-    cmd = [sys.executable, "-m", "benchmarks.bench_profile", "--worker", "--row", json.dumps(row),
-           "--batch-size", str(args.batch_size), "--steps", str(args.profile_steps),
-           "--top", str(args.top)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
-    if proc.returncode or not lines:
-        return {"skipped": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:100]}
-    return json.loads(lines[-1])
+    from benchmarks.trainers import run_json
+
+    return run_json(["-m", "benchmarks.bench_profile", "--worker", "--row", json.dumps(row),
+                     "--batch-size", str(args.batch_size), "--steps", str(args.profile_steps),
+                     "--top", str(args.top)])
 
 
 def report(args):

@@ -21,7 +21,10 @@ default 5e-4; PyTorch's per-parameter-group weight_decay on the same tensors, Ke
 input pipeline is measured on its own.
 """
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -144,3 +147,16 @@ def _torch(row, batch_size):
             optimizer.step()
 
     return run, sum(p.numel() for p in model.parameters())
+
+
+def run_json(cmd):
+    """Run a measuring worker (`python -m benchmarks...` arguments in `cmd`) from the repository
+    root with TensorFlow's log quiet; its last JSON line, or {"skipped": the reason it failed}."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, env=env,
+                          cwd=root)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode or not lines:
+        return {"skipped": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:100]}
+    return json.loads(lines[-1])

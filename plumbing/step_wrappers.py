@@ -37,21 +37,24 @@ import tensorflow as tf
 from plumbing.errors import UserError
 
 
-def mean_over_replicas(values):
-    """The mean over the replicas of each tensor in `values` (one all-reduce for the whole list);
-    with one replica (or outside a strategy) they come back unchanged."""
+def over_replicas(op, values):
+    """Each tensor in `values` reduced over the replicas by `op` (tf.distribute.ReduceOp.MEAN or
+    SUM; one all-reduce for the whole list); with one replica (or outside a strategy) they come
+    back unchanged."""
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return list(values)
-    return context.all_reduce(tf.distribute.ReduceOp.MEAN, list(values))
+    return context.all_reduce(op, list(values))
+
+
+def mean_over_replicas(values):
+    """The mean over the replicas of each tensor in `values`."""
+    return over_replicas(tf.distribute.ReduceOp.MEAN, values)
 
 
 def sum_over_replicas(values):
-    """The sum over the replicas of each tensor in `values` (one all-reduce)."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return list(values)
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, list(values))
+    """The sum over the replicas of each tensor in `values`."""
+    return over_replicas(tf.distribute.ReduceOp.SUM, values)
 
 
 class WrappedOptimizer:

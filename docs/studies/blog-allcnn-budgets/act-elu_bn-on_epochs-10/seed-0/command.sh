@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --recipe blog-allcnn --batch-size 24 --lr 0.001875 --train-subset 2160 --no-histograms --act elu --bn --epochs 10 --data-dir DATA --bn-decay 0.9 --seed 0 --val-fraction 0.1 --logdir docs/studies/blog-allcnn-budgets/act-elu_bn-on_epochs-10/seed-0

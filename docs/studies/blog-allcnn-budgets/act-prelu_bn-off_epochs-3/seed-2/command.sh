@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --recipe blog-allcnn --batch-size 24 --lr 0.001875 --train-subset 2160 --no-histograms --act prelu --no-bn --epochs 3 --data-dir DATA --seed 2 --val-fraction 0.1 --logdir docs/studies/blog-allcnn-budgets/act-prelu_bn-off_epochs-3/seed-2

@@ -1,0 +1,1 @@
+python train.py --no-test-every-epoch --recipe blog-allcnn --batch-size 24 --lr 0.001875 --train-subset 2160 --no-histograms --act relu --bn --epochs 10 --data-dir DATA --bn-decay 0.9 --seed 2 --val-fraction 0.1 --logdir docs/studies/blog-allcnn-budgets/act-relu_bn-on_epochs-10/seed-2
